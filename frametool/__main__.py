@@ -1,0 +1,3 @@
+from frametool.cli import main
+
+main()

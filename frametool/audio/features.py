@@ -1,0 +1,47 @@
+"""Log-mel features with torch.stft and a Slaney mel filterbank (from transformers' audio utils)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    sample_rate_hz: int = 16000
+    n_fft: int = 400
+    hop_length: int = 160  # 10 ms
+    n_mels: int = 80
+
+    @property
+    def hop_s(self) -> float:
+        return self.hop_length / self.sample_rate_hz
+
+
+@lru_cache(maxsize=4)
+def _filterbank(config: FeatureConfig) -> torch.Tensor:
+    from transformers.audio_utils import mel_filter_bank
+
+    fb = mel_filter_bank(num_frequency_bins=config.n_fft // 2 + 1, num_mel_filters=config.n_mels,
+                         min_frequency=0.0, max_frequency=config.sample_rate_hz / 2,
+                         sampling_rate=config.sample_rate_hz, norm="slaney", mel_scale="slaney")
+    return torch.from_numpy(np.asarray(fb, dtype=np.float32))  # (F, M)
+
+
+def log_mel(samples: torch.Tensor, config: FeatureConfig = FeatureConfig()) -> torch.Tensor:
+    """(B, N) waveform -> (B, T, n_mels) log-mel, T = N // hop_length, normalised per utterance.
+
+    Frame t is centred at t * hop (torch.stft's `center=True`), so frame t describes
+    [t*hop - n_fft/2, t*hop + n_fft/2).
+    """
+    window = torch.hann_window(config.n_fft, device=samples.device)
+    spec = torch.stft(samples, config.n_fft, config.hop_length, window=window, center=True,
+                      return_complex=True)
+    power = spec.abs() ** 2  # (B, F, T+1)
+    mel = torch.matmul(power.transpose(1, 2), _filterbank(config).to(samples.device))
+    logmel = torch.log10(mel.clamp_min(1e-10))[:, : samples.shape[1] // config.hop_length]
+    mean = logmel.mean(dim=(1, 2), keepdim=True)
+    std = logmel.std(dim=(1, 2), keepdim=True).clamp_min(1e-3)
+    return (logmel - mean) / std

@@ -1,0 +1,105 @@
+"""frametool's own small audio LM: a conv + transformer audio encoder, then a causal transformer decoder
+over [prompt tokens; audio frames] (the prompt first, so every frame state is conditioned on it).
+
+Shapes: log-mel (B, Tm, M) at 10 ms -> encoder (B, T, H) at 20 ms -> decoder over (B, L + T, H).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from frametool.backbones.base import BackboneOutput
+from frametool.text.tokenizer import PAD, VOCAB
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    n_mels: int = 80
+    feature_hop_s: float = 0.01
+    subsample: int = 2  # frames of feature_hop_s * subsample seconds
+    d_model: int = 192
+    n_heads: int = 4
+    enc_layers: int = 4
+    dec_layers: int = 2
+    ff_mult: int = 4
+    dropout: float = 0.1
+    vocab_size: int = len(VOCAB)
+    max_words: int = 256  # word-index embeddings (index taken modulo this)
+
+    @property
+    def frame_shift_s(self) -> float:
+        return self.feature_hop_s * self.subsample
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sinusoids(length: int, dim: int, device=None) -> torch.Tensor:
+    """(length, dim) fixed sinusoidal positions; they extend to any length (unseen audio lengths)."""
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(1e4) / dim))
+    table = torch.zeros(length, dim, device=device)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq)
+    return table
+
+
+def _stack(config: TinyConfig, layers: int) -> nn.TransformerEncoder:
+    layer = nn.TransformerEncoderLayer(config.d_model, config.n_heads, config.d_model * config.ff_mult,
+                                       config.dropout, activation="gelu", batch_first=True,
+                                       norm_first=True)
+    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
+class TinyAudioLM(nn.Module):
+    def __init__(self, config: TinyConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.conv = nn.Sequential(
+            nn.Conv1d(config.n_mels, d, 3, padding=1), nn.GELU(),
+            nn.Conv1d(d, d, 3, stride=config.subsample, padding=1), nn.GELU())
+        self.encoder = _stack(config, config.enc_layers)
+        self.enc_norm = nn.LayerNorm(d)
+        self.token_emb = nn.Embedding(config.vocab_size, d, padding_idx=PAD)
+        self.word_emb = nn.Embedding(config.max_words + 1, d)  # last row: "no word"
+        self.type_emb = nn.Embedding(2, d)  # 0 text, 1 audio
+        self.decoder = _stack(config, config.dec_layers)
+        self.dec_norm = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, config.vocab_size, bias=False)  # for the token baseline
+
+    @property
+    def frame_shift_s(self) -> float:
+        return self.config.frame_shift_s
+
+    def num_frames(self, num_feature_frames: torch.Tensor) -> torch.Tensor:
+        return (num_feature_frames - 1) // self.config.subsample + 1
+
+    def encode_audio(self, feats: torch.Tensor, feat_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, Tm, M) log-mel -> (B, T, H) audio states and (B, T) validity mask."""
+        x = self.conv(feats.transpose(1, 2)).transpose(1, 2)  # (B, T, H)
+        lens = self.num_frames(feat_lens)
+        mask = torch.arange(x.shape[1], device=x.device)[None] < lens[:, None]
+        x = x + sinusoids(x.shape[1], x.shape[2], x.device)[None]
+        x = self.encoder(x, src_key_padding_mask=~mask)
+        return self.enc_norm(x), mask
+
+    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor, ids: torch.Tensor,
+                word_index: torch.Tensor, word_last: torch.Tensor, word_mask: torch.Tensor) -> BackboneOutput:
+        """feats (B, Tm, M); ids, word_index (B, L) (word_index -1 = special); word_last, word_mask (B, W)."""
+        audio, frame_mask = self.encode_audio(feats, feat_lens)  # (B, T, H)
+        B, L = ids.shape
+        T = audio.shape[1]
+        widx = torch.where(word_index < 0, torch.full_like(word_index, self.config.max_words),
+                           word_index % self.config.max_words)
+        text = (self.token_emb(ids) + self.word_emb(widx) + self.type_emb.weight[0]
+                + sinusoids(L, audio.shape[2], ids.device)[None])
+        seq = torch.cat([text, audio + self.type_emb.weight[1]], dim=1)  # (B, L + T, H)
+        pad = torch.cat([ids == PAD, ~frame_mask], dim=1)
+        causal = torch.ones(L + T, L + T, dtype=torch.bool, device=ids.device).triu(1)  # True = blocked
+        h = self.dec_norm(self.decoder(seq, mask=causal, src_key_padding_mask=pad))
+        words = torch.gather(h[:, :L], 1, word_last.clamp_min(0)[..., None].expand(-1, -1, h.shape[2]))
+        return BackboneOutput(h[:, L:], frame_mask, words, word_mask, self.frame_shift_s)

@@ -1,0 +1,38 @@
+"""Peer aligners run side by side with frametool in `bench accuracy --peer`.
+
+pocketsphinx 5 (its bundled US English model) does forced alignment with `set_align_text`; it needs
+every word in its dictionary, so utterances with out-of-dictionary words fail (that is reported).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from frametool.errors import UsageError
+
+
+class PocketsphinxAligner:
+    name = "pocketsphinx"
+
+    def __init__(self) -> None:
+        try:
+            from pocketsphinx import Decoder
+        except ImportError:
+            raise UsageError("--peer pocketsphinx needs the pocketsphinx package "
+                             "(pip install 'frametool[bench]')") from None
+        self._decoder = Decoder(samprate=16000, loglevel="FATAL")
+        self._frame_s = 1.0 / float(self._decoder.config["frate"])
+
+    def align(self, samples: np.ndarray, words: list[str]) -> list[tuple[float, float]] | None:
+        """Word (start_s, end_s) for `words` (lower-case), or None when pocketsphinx cannot align."""
+        pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes()
+        try:
+            self._decoder.set_align_text(" ".join(words))
+            self._decoder.start_utt()
+            self._decoder.process_raw(pcm, full_utt=True)
+            self._decoder.end_utt()
+        except RuntimeError:
+            return None
+        spans = [(seg.start_frame * self._frame_s, (seg.end_frame + 1) * self._frame_s)
+                 for seg in self._decoder.seg() if seg.word not in ("<s>", "</s>", "<sil>", "(NULL)")
+                 and not seg.word.startswith("[") and seg.word != "sil"]
+        return spans if len(spans) == len(words) else None

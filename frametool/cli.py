@@ -1,0 +1,218 @@
+"""The `frametool` command: parse, build one frozen config, call one library function, map errors to
+exit codes (0 all done, 1 some files failed, 2 bad usage or nothing could run). Heavy imports (torch)
+happen inside the commands so `frametool --help` stays instant."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from frametool.config import DEVICES, OUTPUT_FORMATS, AlignConfig
+from frametool.errors import FrametoolError, ModelError, UsageError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Find when things happen in audio: word alignment (TextGrid), diarization "
+                       "(RTTM) and sound events (JSON), from one audio-LM forward pass.")
+bench_app = typer.Typer(no_args_is_help=True, help="Measure accuracy and speed (DESIGN.md §7).")
+app.add_typer(bench_app, name="bench")
+
+
+def _err(message: str) -> None:
+    typer.echo(f"frametool: {message}", err=True)
+
+
+def _fail_usage(message: str) -> None:
+    _err(message)
+    raise typer.Exit(2)
+
+
+def _check_choice(name: str, value: str, choices) -> None:
+    if value not in choices:
+        _fail_usage(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def build_align_config(corpus: str, out: str, transcripts: Optional[Path], format: str, model: str,
+                       device: str, batch_size: int, jobs: int, overwrite: bool, decode: str,
+                       confidence_tier: bool) -> AlignConfig:
+    _check_choice("--format", format.lower(), OUTPUT_FORMATS)
+    _check_choice("--device", device, DEVICES)
+    _check_choice("--decode", decode, ("median", "mode"))
+    if batch_size < 1 or jobs < 1:
+        _fail_usage("--batch-size and --jobs must be at least 1")
+    return AlignConfig(corpus=corpus, out=out, transcripts=transcripts, format=format.lower(), model=model,
+                       device=device, batch_size=batch_size, jobs=jobs, overwrite=overwrite,
+                       decode=decode, confidence_tier=confidence_tier)
+
+
+@app.command()
+def align(
+    corpus: str = typer.Argument(..., help="Corpus folder (MFA layout), one audio file, or - for paths on stdin."),
+    out: str = typer.Option(..., "--out", "-o", help="Output folder (mirrors the corpus), or - for JSON lines on stdout."),
+    transcripts: Optional[Path] = typer.Option(None, "--transcripts", help="Folder of .lab/.txt transcripts mirroring the corpus."),
+    format: str = typer.Option("textgrid", "--format", "-f", help="textgrid, json or csv."),
+    model: str = typer.Option("tiny-align", "--model", "-m", help="Bundled model name or local model folder."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Utterances per forward pass."),
+    jobs: int = typer.Option(1, "--jobs", help="CPU threads for the model."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose output exists (default: skip them)."),
+    decode: str = typer.Option("median", "--decode", help="median (posterior median, default) or mode (the paper's)."),
+    confidence_tier: bool = typer.Option(False, "--confidence-tier", help="Add a per-word confidence tier to TextGrids."),
+) -> None:
+    """Align transcripts to audio: one `words` interval per transcript word."""
+    config = build_align_config(corpus, out, transcripts, format, model, device, batch_size, jobs, overwrite,
+                                decode, confidence_tier)
+    raise typer.Exit(run_align(config))
+
+
+def run_align(config: AlignConfig) -> int:
+    import torch
+
+    from frametool.tasks.runner import align_corpus
+    from frametool.tasks.corpus import discover
+
+    torch.set_num_threads(config.jobs if config.jobs > 1 else torch.get_num_threads())
+    try:
+        if config.out != "-":
+            out_dir = Path(config.out)
+            if out_dir.exists() and not out_dir.is_dir():
+                raise UsageError(f"--out {out_dir} exists and is not a folder")
+            out_dir.mkdir(parents=True, exist_ok=True)
+        total = len(discover(config.corpus, config.transcripts))
+        summary = _with_progress(total, lambda progress: align_corpus(config, progress=progress))
+    except (UsageError, ModelError) as exc:
+        _err(str(exc))
+        return 2
+    except OSError as exc:
+        _err(f"cannot write to {config.out}: {exc.strerror or exc}")
+        return 2
+    except FrametoolError as exc:
+        _err(str(exc))
+        return 2
+    rtf = f"{summary.real_time_factor:.4f}" if summary.audio_s else "n/a"
+    _err(f"aligned {summary.done}, skipped {summary.skipped} (output exists), failed {len(summary.failures)} "
+         f"of {summary.total} files; {summary.flagged_words} words flagged; "
+         f"{summary.audio_s:.1f} s of audio in {summary.wall_s:.1f} s (real-time factor {rtf})")
+    for failure in summary.failures[:20]:
+        _err(f"  failed: {failure.path} [{failure.stage}] {failure.message}")
+    if summary.failures_path:
+        _err(f"failures listed in {summary.failures_path}")
+    if summary.total and summary.done == 0 and summary.skipped == 0:
+        return 1 if summary.failures else 2
+    return summary.exit_code
+
+
+def _with_progress(total: int, work):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    if not sys.stderr.isatty():
+        return work(None)
+    with Progress(TextColumn("aligning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as bar:
+        task = bar.add_task("align", total=total)
+        return work(lambda n: bar.advance(task, n))
+
+
+@app.command()
+def diarize(
+    audio: List[Path] = typer.Argument(..., help="Audio files."),
+    out: str = typer.Option("-", "--out", "-o", help="Output folder for RTTM files, or - for stdout."),
+    num_speakers: Optional[int] = typer.Option(None, "--num-speakers"),
+    min_speakers: Optional[int] = typer.Option(None, "--min-speakers"),
+    max_speakers: Optional[int] = typer.Option(None, "--max-speakers"),
+    model: str = typer.Option("tiny-diarize", "--model", "-m"),
+) -> None:
+    """Who speaks when (RTTM). Needs a diarization model (speaker-onset Poisson + activity channels)."""
+    _task_model_or_exit(model, "diarize")
+
+
+@app.command()
+def events(
+    audio: List[Path] = typer.Argument(..., help="Audio files."),
+    event: List[str] = typer.Option(..., "--event", help="Event label; repeat for several."),
+    out: str = typer.Option("-", "--out", "-o"),
+    model: str = typer.Option("tiny-events", "--model", "-m"),
+) -> None:
+    """When sound events occur (JSON). Needs an event model."""
+    _task_model_or_exit(model, "events")
+
+
+def _task_model_or_exit(model: str, task: str) -> None:
+    from frametool.model import resolve_model_dir
+
+    try:
+        resolve_model_dir(model)
+    except ModelError as exc:
+        _fail_usage(f"{exc}. No bundled model supports `{task}` yet; the bundled model aligns words "
+                    "(`frametool align`)")
+    _fail_usage(f"model {model!r} was not trained for `{task}`; frametool {task} is not available yet")
+
+
+@app.command()
+def train(
+    recipe: Path = typer.Argument(..., help="Recipe TOML (see recipes/tiny-align.toml)."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="KEY=VALUE overrides of [train] keys."),
+) -> None:
+    """Train a backbone + head from manifests; writes safetensors checkpoints."""
+    from frametool.training.train import load_recipe, train as run_training
+
+    try:
+        config = load_recipe(recipe, overrides or [])
+        best = run_training(config, log=lambda line: typer.echo(line, err=True))
+    except FrametoolError as exc:
+        _fail_usage(str(exc))
+    typer.echo(str(best))
+
+
+@app.command()
+def synth(
+    out: Path = typer.Argument(..., help="Output corpus folder."),
+    split: str = typer.Option("train", help="train, dev or test (disjoint voices)."),
+    hours: float = typer.Option(1.0, help="Hours of speech to generate."),
+    voices: int = typer.Option(40, "--voices", help="Number of distinct voices."),
+    seed: int = typer.Option(0),
+    augment: bool = typer.Option(True, "--augment/--clean"),
+    jobs: int = typer.Option(2, help="Processes."),
+) -> None:
+    """Generate a synthetic MFA-style corpus (wav + .lab + reference TextGrid) with exact word times."""
+    _check_choice("--split", split, ("train", "dev", "test"))
+    from frametool.synth.espeak import EspeakUnavailable
+    from frametool.synth.generate import SynthConfig, generate
+
+    try:
+        manifest = generate(SynthConfig(out, split=split, hours=hours, num_voices=voices, seed=seed,
+                                        augment=augment, jobs=jobs))
+    except EspeakUnavailable as exc:
+        _fail_usage(str(exc))
+    typer.echo(str(manifest))
+
+
+@bench_app.command("accuracy")
+def bench_accuracy(
+    corpus: Path = typer.Argument(..., help="Corpus folder with audio + .lab transcripts."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="Folder of reference TextGrids mirroring the corpus (default: next to the audio)."),
+    model: str = typer.Option("tiny-align", "--model", "-m"),
+    peer: Optional[str] = typer.Option(None, "--peer", help="Also run a peer aligner: pocketsphinx."),
+    decode: str = typer.Option("median", "--decode"),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object last."),
+) -> None:
+    """Word-boundary accuracy against reference TextGrids, per set and overall."""
+    from frametool.bench.accuracy import run_accuracy
+
+    _check_choice("--decode", decode, ("median", "mode"))
+    if peer not in (None, "pocketsphinx"):
+        _fail_usage("--peer must be pocketsphinx")
+    try:
+        report = run_accuracy(corpus, reference, model, peer, decode)
+    except FrametoolError as exc:
+        _fail_usage(str(exc))
+    typer.echo(report.table())
+    if json_out:
+        import json
+
+        typer.echo(json.dumps(report.as_dict()))
+
+
+def main() -> None:
+    app()

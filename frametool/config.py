@@ -1,0 +1,25 @@
+"""Frozen configurations built by the CLI and consumed by the library."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+OUTPUT_FORMATS = ("textgrid", "json", "csv")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    corpus: str  # a folder, one audio file, or "-" (paths on stdin)
+    out: str  # a folder, or "-" (JSON lines on stdout)
+    transcripts: Path | None = None
+    format: str = "textgrid"
+    model: str = "tiny-align"
+    device: str = "auto"
+    batch_size: int = 8
+    jobs: int = 1
+    overwrite: bool = False
+    decode: str = "median"
+    confidence_tier: bool = False
+    max_words_per_s: float = 10.0
+    max_duration_s: float = 120.0

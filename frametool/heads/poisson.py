@@ -1,0 +1,91 @@
+"""Poisson (inhomogeneous Poisson process) heads and their losses.
+
+Frames k of width Δ; log-intensity l[k] per channel; λ_k = exp(l_k), Λ_T = Δ Σ_k λ_k.
+- full NLL:         L = -Σ_j l[k(t_j)] + Λ_T          (the count is modelled: Λ_T -> n at the optimum)
+- conditional NLL:  L = -Σ_j l[k(t_j)] + n log Λ_T    (softmax cross-entropy over frames, per event)
+Both drop the constant -n log Δ... terms that do not depend on the model. Shapes in the docstrings.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+LOG_INTENSITY_MIN, LOG_INTENSITY_MAX = -30.0, 30.0
+LOSS_VARIANTS = ("full", "conditional")
+
+
+def _masked(log_intensity: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return log_intensity.clamp(LOG_INTENSITY_MIN, LOG_INTENSITY_MAX).masked_fill(~mask, -math.inf)
+
+
+def poisson_nll(log_intensity: torch.Tensor, mask: torch.Tensor, event_frames: torch.Tensor,
+                frame_shift_s: float, variant: str = "full") -> torch.Tensor:
+    """Mean over the batch of the IHP negative log-likelihood.
+
+    log_intensity (B, T); mask (B, T) valid frames; event_frames (B, N) frame index of each event, -1 pad.
+    """
+    if variant not in LOSS_VARIANTS:
+        raise ValueError(f"unknown Poisson loss variant {variant!r}; choose from {LOSS_VARIANTS}")
+    l = _masked(log_intensity, mask)  # (B, T)
+    valid = event_frames >= 0  # (B, N)
+    picked = torch.gather(l, 1, event_frames.clamp_min(0)).masked_fill(~valid, 0.0)  # (B, N)
+    log_total = torch.logsumexp(l, dim=1) + math.log(frame_shift_s)  # (B,) log Λ_T
+    n = valid.sum(dim=1).to(l.dtype)
+    if variant == "full":
+        loss = -picked.sum(1) + log_total.exp()
+    else:
+        loss = -picked.sum(1) + n * log_total
+    return loss.mean()
+
+
+class PoissonHead(nn.Module):
+    """Per-frame log-intensity for C exchangeable event channels: l[k, c] = w_c · d_k + b_c."""
+
+    def __init__(self, hidden: int, channels: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(hidden, channels)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) -> (B, T, C) log-intensity."""
+        return self.proj(frames).clamp(LOG_INTENSITY_MIN, LOG_INTENSITY_MAX)
+
+
+class PointerHead(nn.Module):
+    """One single-event intensity per transcript word and channel (onset, offset):
+    l[i, k, c] = (W_c q_i) · d_k / sqrt(H) + b_c, with q_i the word's state and d_k a frame state."""
+
+    def __init__(self, hidden: int, channels: int = 2) -> None:
+        super().__init__()
+        self.query = nn.Linear(hidden, hidden * channels)
+        self.key = nn.Linear(hidden, hidden * channels)
+        self.channels = channels
+        self.hidden = hidden
+
+    def forward(self, words: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """words (B, W, H), frames (B, T, H) -> (B, C, W, T) log-intensity."""
+        B, W, H = words.shape
+        q = self.query(words).view(B, W, self.channels, H).transpose(1, 2)  # (B, C, W, H)
+        k = self.key(frames).view(B, -1, self.channels, H).transpose(1, 2)  # (B, C, T, H)
+        return (q @ k.transpose(2, 3) / math.sqrt(H)).clamp(LOG_INTENSITY_MIN, LOG_INTENSITY_MAX)
+
+
+def pointer_nll(log_intensity: torch.Tensor, frame_mask: torch.Tensor, word_mask: torch.Tensor,
+                target_frames: torch.Tensor, frame_shift_s: float, variant: str = "conditional") -> torch.Tensor:
+    """Single-event (n = 1) IHP loss of every word's pointer, averaged over words.
+
+    log_intensity (B, C, W, T); frame_mask (B, T); word_mask (B, W); target_frames (B, C, W).
+    """
+    B, C, W, T = log_intensity.shape
+    l = _masked(log_intensity, frame_mask[:, None, None, :])  # (B, C, W, T)
+    picked = torch.gather(l, 3, target_frames.clamp_min(0)[..., None])[..., 0]  # (B, C, W)
+    log_total = torch.logsumexp(l, dim=3) + math.log(frame_shift_s)  # (B, C, W)
+    if variant == "full":
+        per_word = -picked + log_total.exp()
+    elif variant == "conditional":
+        per_word = -picked + log_total
+    else:
+        raise ValueError(f"unknown Poisson loss variant {variant!r}; choose from {LOSS_VARIANTS}")
+    weight = word_mask[:, None, :].expand_as(per_word).to(per_word.dtype)
+    return (per_word * weight).sum() / weight.sum().clamp_min(1.0)

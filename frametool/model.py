@@ -1,0 +1,129 @@
+"""A frame-level model = backbone + head, with its config; saved as safetensors + config.json.
+
+`load_model` takes the name of a bundled model (folders under frametool/models/) or a local folder.
+Nothing is downloaded.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from frametool.audio.features import FeatureConfig, log_mel
+from frametool.backbones.base import BackboneOutput
+from frametool.backbones.tiny import TinyAudioLM, TinyConfig
+from frametool.errors import ModelError
+from frametool.heads.poisson import PointerHead
+from frametool.text.normalize import Token
+from frametool.text.tokenizer import PAD, VOCAB, encode_words
+
+BUNDLED_DIR = Path(__file__).parent / "models"
+DEFAULT_MODEL = "tiny-align"
+WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "tiny"
+    backbone_config: dict = field(default_factory=dict)
+    head: str = "pointer"  # pointer (per-word single-event Poisson) | poisson | binary
+    channels: tuple[str, ...] = ("onset", "offset")
+    loss_variant: str = "conditional"
+    frame_shift_s: float = 0.02
+    tokenizer: dict = field(default_factory=lambda: {"kind": "chars", "vocab": VOCAB})
+    data_recipe: dict = field(default_factory=dict)
+    seed: int = 0
+    name: str = DEFAULT_MODEL
+
+
+@dataclass
+class Batch:
+    feats: torch.Tensor  # (B, Tm, M)
+    feat_lens: torch.Tensor  # (B,)
+    ids: torch.Tensor  # (B, L)
+    word_index: torch.Tensor  # (B, L)
+    word_last: torch.Tensor  # (B, W)
+    word_mask: torch.Tensor  # (B, W)
+
+
+def make_batch(waveforms: list[np.ndarray], transcripts: list[list[Token]],
+               features: FeatureConfig = FeatureConfig()) -> Batch:
+    """Pad a list of 16 kHz waveforms and tokenised transcripts into model inputs."""
+    feats = [log_mel(torch.from_numpy(np.asarray(w, dtype=np.float32))[None], features)[0]
+             for w in waveforms]
+    prompts = [encode_words(t) for t in transcripts]
+    B = len(feats)
+    Tm, L = max(f.shape[0] for f in feats), max(len(p.ids) for p in prompts)
+    W = max(1, max(len(p.word_last) for p in prompts))
+    batch = Batch(torch.zeros(B, Tm, features.n_mels), torch.zeros(B, dtype=torch.long),
+                  torch.full((B, L), PAD, dtype=torch.long), torch.full((B, L), -1, dtype=torch.long),
+                  torch.zeros(B, W, dtype=torch.long), torch.zeros(B, W, dtype=torch.bool))
+    for b, (f, p) in enumerate(zip(feats, prompts)):
+        batch.feats[b, : f.shape[0]] = f
+        batch.feat_lens[b] = f.shape[0]
+        batch.ids[b, : len(p.ids)] = torch.tensor(p.ids)
+        batch.word_index[b, : len(p.ids)] = torch.tensor(p.word_index)
+        batch.word_last[b, : len(p.word_last)] = torch.tensor(p.word_last, dtype=torch.long)
+        batch.word_mask[b, : len(p.word_last)] = True
+    return batch
+
+
+class FrameModel(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if config.backbone != "tiny":
+            raise ModelError(f"backbone {config.backbone!r} cannot be built by FrameModel")
+        self.config = config
+        self.backbone = TinyAudioLM(TinyConfig(**config.backbone_config))
+        self.head = PointerHead(self.backbone.config.d_model, len(config.channels))
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, BackboneOutput]:
+        """-> (B, C, W, T) pointer log-intensities and the backbone output."""
+        out = self.backbone(batch.feats, batch.feat_lens, batch.ids, batch.word_index,
+                            batch.word_last, batch.word_mask)
+        return self.head(out.words, out.frames), out
+
+
+def save_model(model: FrameModel, folder: Path) -> None:
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    tmp = folder / (WEIGHTS_FILE + ".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt"})
+    tmp.replace(folder / WEIGHTS_FILE)
+    config = asdict(model.config)
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def resolve_model_dir(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    bundled = BUNDLED_DIR / name_or_path
+    if bundled.is_dir():
+        return bundled
+    known = sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / CONFIG_FILE).exists()) \
+        if BUNDLED_DIR.is_dir() else []
+    raise ModelError(f"model {name_or_path!r} is neither a bundled model ({', '.join(known) or 'none'}) "
+                     "nor a local folder")
+
+
+def load_model(name_or_path: str = DEFAULT_MODEL) -> FrameModel:
+    from safetensors.torch import load_file
+
+    folder = resolve_model_dir(name_or_path)
+    for needed in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (folder / needed).is_file():
+            raise ModelError(f"model folder {folder} has no {needed}")
+    raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    raw["channels"] = tuple(raw.get("channels", ("onset", "offset")))
+    config = ModelConfig(**raw)
+    model = FrameModel(config)
+    model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+    model.eval()
+    return model

@@ -1,0 +1,148 @@
+"""Write a synthetic MFA-style corpus: `voice/utt.wav`, `utt.lab`, `utt.TextGrid`, plus manifest.jsonl.
+
+Each utterance is a random transcript spoken phrase by phrase (pauses of random length between
+phrases), then augmented. Word times are exact: they come from the synthesiser's own events.
+Deterministic from (seed, split, index); runs in parallel over processes.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from frametool.annotation import Annotation, Item, Tier
+from frametool.synth.augment import augment
+from frametool.synth.espeak import Espeak
+from frametool.synth.vocabulary import random_sentence
+from frametool.synth.voices import Voice, voices
+from frametool.text.normalize import tokenize
+from frametool.writers.textgrid import render
+
+SAMPLE_RATE_HZ = 16000
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    out_dir: Path
+    split: str = "train"  # train | dev | test (disjoint voices)
+    hours: float = 1.0
+    num_voices: int = 40
+    seed: int = 0
+    augment: bool = True
+    min_words: int = 1
+    max_words: int = 40
+    jobs: int = 2
+
+
+@dataclass(frozen=True)
+class Utterance:
+    utt_id: str
+    voice: Voice
+    transcript: str
+    samples: np.ndarray
+    words: list[tuple[str, float, float]]
+
+
+def synthesize_utterance(index: int, voice: Voice, config: SynthConfig) -> Utterance | None:
+    """One utterance, or None when the synthesiser could not report every word's timing."""
+    rng = random.Random(f"{config.seed}-{config.split}-{index}")
+    nrng = np.random.default_rng(rng.getrandbits(63))
+    n_words = min(config.max_words, max(config.min_words, int(rng.lognormvariate(2.3, 0.7))))
+    transcript = random_sentence(rng, n_words)
+    tokens = tokenize(transcript)
+    engine = Espeak.get()
+    rate = int(voice.rate_wpm * rng.uniform(0.85, 1.15))
+    pitch = int(np.clip(voice.pitch + rng.randint(-10, 10), 0, 99))
+    pieces: list[np.ndarray] = [np.zeros(int(rng.uniform(0.05, 1.0) * SAMPLE_RATE_HZ), np.float32)]
+    words: list[tuple[str, float, float]] = []
+    cursor_s = len(pieces[0]) / SAMPLE_RATE_HZ
+    phrase: list = []
+    for t, token in enumerate(tokens):
+        phrase.append(token)
+        last = t == len(tokens) - 1
+        if not (last or token.pause_after or rng.random() < 0.07):
+            continue
+        spoken = [w for tok in phrase for w in tok.spoken]
+        try:
+            result = engine.synthesize(spoken, [" "] * len(spoken), voice.espeak_name, rate, pitch,
+                                       voice.pitch_range)
+        except ValueError:
+            return None
+        audio = soxr.resample(result.samples, result.sample_rate_hz, SAMPLE_RATE_HZ)
+        k = 0
+        for tok in phrase:
+            first, last_piece = result.word_spans_s[k], result.word_spans_s[k + len(tok.spoken) - 1]
+            words.append((tok.text, cursor_s + first[0], cursor_s + last_piece[1]))
+            k += len(tok.spoken)
+        pause_s = 0.0 if last else (rng.uniform(0.1, 0.8) if rng.random() < 0.85 else rng.uniform(0.8, 2.0))
+        pieces += [audio.astype(np.float32), np.zeros(int(pause_s * SAMPLE_RATE_HZ), np.float32)]
+        cursor_s += (len(audio) + int(pause_s * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
+        phrase = []
+    pieces.append(np.zeros(int(rng.uniform(0.05, 1.0) * SAMPLE_RATE_HZ), np.float32))
+    samples = np.concatenate(pieces)
+    spans = [(a, b) for _, a, b in words]
+    if config.augment:
+        samples, spans = augment(samples, SAMPLE_RATE_HZ, spans, nrng)
+    else:
+        samples = samples / (np.max(np.abs(samples)) + 1e-9) * 0.5
+    words = [(w, a, b) for (w, _, _), (a, b) in zip(words, spans)]
+    return Utterance(f"{config.split}{index:06d}", voice, transcript, samples, words)
+
+
+def _write(utt: Utterance, out_dir: Path) -> dict:
+    folder = out_dir / utt.voice.name
+    folder.mkdir(parents=True, exist_ok=True)
+    wav = folder / f"{utt.utt_id}.wav"
+    sf.write(wav, utt.samples, SAMPLE_RATE_HZ, subtype="PCM_16")
+    (folder / f"{utt.utt_id}.lab").write_text(utt.transcript + "\n", encoding="utf-8")
+    duration_s = len(utt.samples) / SAMPLE_RATE_HZ
+    tier = Tier("words", tuple(Item(w, a, b) for w, a, b in utt.words))
+    grid = render(Annotation(str(wav), duration_s, "synthetic", "align", (tier,)))
+    (folder / f"{utt.utt_id}.TextGrid").write_text(grid, encoding="utf-8")
+    return {"id": utt.utt_id, "audio": str(wav.relative_to(out_dir)), "transcript": utt.transcript,
+            "voice": utt.voice.name, "duration_s": round(duration_s, 4),
+            "words": [{"label": w, "start_s": round(a, 5), "end_s": round(b, 5)} for w, a, b in utt.words]}
+
+
+def _work(args: tuple[int, Voice, SynthConfig]) -> dict | None:
+    index, voice, config = args
+    utt = synthesize_utterance(index, voice, config)
+    return None if utt is None else _write(utt, config.out_dir)
+
+
+def generate(config: SynthConfig, progress=None) -> Path:
+    """Generate until `config.hours` of audio are written; returns the manifest path."""
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    voice_list = voices(config.split, config.num_voices, config.seed)
+    manifest = config.out_dir / "manifest.jsonl"
+    target_s = config.hours * 3600
+    total_s, index = 0.0, 0
+    with manifest.open("w", encoding="utf-8") as out, \
+            multiprocessing.get_context("spawn").Pool(config.jobs) as pool:
+        while total_s < target_s:
+            batch = int(np.clip((target_s - total_s) / 4.0, 1, 64 * max(1, config.jobs)))
+            jobs = [(i, voice_list[i % len(voice_list)], config) for i in range(index, index + batch)]
+            index += batch
+            written = 0
+            for row in pool.imap(_work, jobs, chunksize=8):
+                if row is None:
+                    continue
+                written += 1
+                if total_s >= target_s:  # past the target: this batch's extra files go
+                    for ext in (".wav", ".lab", ".TextGrid"):
+                        (config.out_dir / row["audio"]).with_suffix(ext).unlink(missing_ok=True)
+                    continue
+                out.write(json.dumps(row) + "\n")
+                total_s += row["duration_s"]
+            out.flush()
+            if not written:
+                raise RuntimeError(f"the synthesiser produced none of {len(jobs)} utterances")
+            if progress:
+                progress(total_s, target_s)
+    return manifest

@@ -1,0 +1,56 @@
+"""The synthetic voices and which of them are kept out of training.
+
+A voice is an espeak-ng accent with a variant (a different speaker model) and a base rate and pitch.
+Test voices use variants and an accent that training never hears; dev voices (for picking
+checkpoints) use yet other variants, so test numbers measure generalisation to unseen voices.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+TRAIN_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan",
+                 "en-gb-x-gbcwmd", "en-us-nyc")
+TEST_ACCENTS = ("en-029",)
+TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f2", "f3", "klatt", "klatt2", "klatt4",
+                  "Alex", "Andy", "Denis", "Jacky", "Mike", "Tweaky", "adam", "anika", "aunty",
+                  "benjamin", "boris", "caleb", "david", "ed", "edward", "iven", "john", "linda",
+                  "max", "norbert", "paul", "pedro", "quincy", "robert", "sandro", "shelby", "steph",
+                  "travis", "victor", "zac", "croak", "whisper")
+DEV_VARIANTS = ("m5", "f5", "Lee", "rob")
+TEST_VARIANTS = ("f4", "m6", "klatt3", "Annie", "Gene", "grandma", "steph2", "iven2")
+
+SPLITS = {
+    "train": (TRAIN_ACCENTS, TRAIN_VARIANTS),
+    "dev": (TRAIN_ACCENTS, DEV_VARIANTS),
+    "test": (TRAIN_ACCENTS + TEST_ACCENTS, TEST_VARIANTS),
+}
+
+
+@dataclass(frozen=True)
+class Voice:
+    engine: str
+    accent: str
+    variant: str
+    rate_wpm: int
+    pitch: int
+    pitch_range: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.engine}-{self.accent}-{self.variant}-r{self.rate_wpm}-p{self.pitch}"
+
+    @property
+    def espeak_name(self) -> str:
+        return f"{self.accent}+{self.variant}"
+
+
+def voices(split: str, count: int, seed: int) -> list[Voice]:
+    """`count` distinct voices of one split (accent x variant x base rate and pitch)."""
+    accents, variants = SPLITS[split]
+    rng = random.Random(f"{split}-{seed}")
+    pairs = [(a, v) for a in accents for v in variants]
+    rng.shuffle(pairs)
+    chosen = [pairs[i % len(pairs)] for i in range(count)]
+    return [Voice("espeak-ng", a, v, rng.randint(130, 230), rng.randint(20, 80), rng.randint(20, 90))
+            for a, v in chosen]

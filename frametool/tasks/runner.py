@@ -1,0 +1,156 @@
+"""Run alignment over a corpus: stream per file, skip finished outputs, record failures, never stop
+for one bad file. Outputs are written atomically; failures go to `<out>/failures.tsv`."""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from frametool.audio.io import load_audio
+from frametool.config import AlignConfig
+from frametool.errors import FrametoolError, InputError
+from frametool.tasks.align import AlignRequest, align_batch, to_annotation
+from frametool.tasks.corpus import CorpusItem, discover, read_transcript
+from frametool.writers import WRITERS, write_atomic
+from frametool.writers.tabular import render_jsonl
+
+FAILURES_FILE = "failures.tsv"
+
+
+@dataclass
+class Failure:
+    path: str
+    stage: str
+    message: str
+
+
+@dataclass
+class RunSummary:
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    flagged_words: int = 0
+    audio_s: float = 0.0
+    wall_s: float = 0.0
+    failures_path: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.wall_s / self.audio_s if self.audio_s else float("nan")
+
+
+def output_path(config: AlignConfig, item: CorpusItem) -> Path:
+    extension = WRITERS[config.format][0]
+    return Path(config.out) / item.relative.parent / (item.relative.name + extension)
+
+
+def _prepare(item: CorpusItem, config: AlignConfig):
+    tokens = read_transcript(item)
+    wave = load_audio(item.audio)
+    if wave.duration_s > config.max_duration_s:
+        raise InputError(item.audio, f"audio is {wave.duration_s:.1f} s long; alignment of recordings over "
+                         f"{config.max_duration_s:.0f} s in one piece is not supported yet: split it "
+                         "into utterances", "audio")
+    if len(tokens) > max(1.0, wave.duration_s * config.max_words_per_s):
+        raise InputError(item.transcript or item.audio,
+                         f"transcript has {len(tokens)} words for {wave.duration_s:.2f} s of audio "
+                         f"(more than {config.max_words_per_s:g} words per second)", "transcript")
+    return wave, tokens
+
+
+def _write_failures(path: Path, failures: list[Failure]) -> None:
+    clean = [f"{f.path}\t{f.stage}\t{f.message}".replace("\n", " ") for f in failures]
+    write_atomic(path, "path\tstage\tmessage\n" + "".join(line + "\n" for line in clean))
+
+
+def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None) -> RunSummary:
+    """Align every file of `config.corpus`; returns what happened. `progress(advance)` is optional."""
+    from frametool.model import load_model
+
+    started = time.time()
+    items = discover(config.corpus, config.transcripts)
+    summary = RunSummary(total=len(items))
+    to_stdout = config.out == "-"
+    out = stdout or sys.stdout
+    model = model or load_model(config.model)
+    model_name = model.config.name
+    pending: list[tuple[CorpusItem, object, list]] = []
+
+    def fail(path, stage, message):
+        summary.failures.append(Failure(str(path), stage, message))
+
+    def flush():
+        if not pending:
+            return
+        try:
+            results = align_batch(model, [AlignRequest(w.samples, t) for _, w, t in pending], config.decode)
+        except Exception as exc:  # one bad batch: retry one by one so the others still land
+            if len(pending) == 1:
+                fail(pending[0][0].audio, "model", f"alignment failed ({type(exc).__name__}: {exc})")
+                pending.clear()
+                return
+            batch = list(pending)
+            pending.clear()
+            for entry in batch:
+                pending.append(entry)
+                flush()
+            return
+        for (item, wave, tokens), times in zip(pending, results):
+            annotation = to_annotation(str(item.audio), wave.duration_s, model_name, tokens, times)
+            summary.flagged_words += sum(1 for it in annotation.tiers[0].items if it.flags)
+            try:
+                if to_stdout:
+                    out.write(render_jsonl(annotation))
+                    out.flush()
+                else:
+                    render = WRITERS[config.format][1]
+                    write_atomic(output_path(config, item), render(annotation, confidence_tier=config.confidence_tier))
+            except OSError as exc:
+                fail(output_path(config, item), "write", f"output cannot be written ({exc.strerror or exc})")
+                continue
+            summary.done += 1
+            summary.audio_s += wave.duration_s
+        if progress:
+            progress(len(pending))
+        pending.clear()
+
+    for item in items:
+        if not to_stdout and not config.overwrite and output_path(config, item).exists():
+            summary.skipped += 1
+            if progress:
+                progress(1)
+            continue
+        try:
+            wave, tokens = _prepare(item, config)
+        except InputError as exc:
+            fail(exc.path, exc.stage, exc.problem)
+            if progress:
+                progress(1)
+            continue
+        except (FrametoolError, OSError) as exc:
+            fail(item.audio, "input", str(exc))
+            if progress:
+                progress(1)
+            continue
+        pending.append((item, wave, tokens))
+        if len(pending) >= config.batch_size:
+            flush()
+    flush()
+    summary.wall_s = time.time() - started
+    if not to_stdout:
+        failures_path = Path(config.out) / FAILURES_FILE
+        if summary.failures:
+            try:
+                _write_failures(failures_path, summary.failures)
+                summary.failures_path = failures_path
+            except OSError:
+                summary.failures_path = None
+        elif failures_path.exists() and not summary.skipped:
+            failures_path.unlink()
+    return summary

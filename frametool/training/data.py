@@ -1,0 +1,77 @@
+"""Training examples from a manifest (JSONL rows: audio, transcript, words with start_s/end_s)."""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from frametool.audio.io import load_audio
+from frametool.framegrid import FrameGrid
+from frametool.model import Batch, make_batch
+from frametool.text.normalize import Token, tokenize
+
+
+@dataclass(frozen=True)
+class Example:
+    audio: Path
+    tokens: list[Token]
+    spans_s: list[tuple[float, float]]
+    duration_s: float
+
+
+def read_manifest(path: Path) -> list[Example]:
+    """Rows whose transcript tokenises to exactly its timed words; others are skipped."""
+    root = path.parent
+    examples = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        tokens = tokenize(row["transcript"])
+        words = row["words"]
+        if len(tokens) != len(words) or not tokens:
+            continue
+        examples.append(Example(root / row["audio"], tokens,
+                                [(w["start_s"], w["end_s"]) for w in words], row["duration_s"]))
+    return examples
+
+
+def batches(examples: list[Example], max_seconds: float, max_size: int, rng: random.Random) -> list[list[int]]:
+    """Indices grouped by similar duration, each group under max_seconds of padded audio; shuffled."""
+    order = sorted(range(len(examples)), key=lambda i: examples[i].duration_s + rng.random() * 0.5)
+    groups, current, longest = [], [], 0.0
+    for i in order:
+        longest_next = max(longest, examples[i].duration_s)
+        if current and (longest_next * (len(current) + 1) > max_seconds or len(current) >= max_size):
+            groups.append(current)
+            current, longest_next = [], examples[i].duration_s
+        current.append(i)
+        longest = longest_next
+    if current:
+        groups.append(current)
+    rng.shuffle(groups)
+    return groups
+
+
+def load_batch(examples: list[Example], frame_shift_s: float) -> tuple[Batch, torch.Tensor]:
+    """Model inputs and (B, 2, W) target frames (onset, offset); -1 where a word does not exist."""
+    waves = [load_audio(e.audio).samples for e in examples]
+    batch = make_batch(waves, [e.tokens for e in examples])
+    W = batch.word_mask.shape[1]
+    targets = torch.full((len(examples), 2, W), -1, dtype=torch.long)
+    for b, e in enumerate(examples):
+        grid = FrameGrid.covering(len(waves[b]) / 16000, frame_shift_s)
+        spans = np.asarray(e.spans_s)
+        targets[b, 0, : len(spans)] = torch.from_numpy(grid.frame_of(spans[:, 0]))
+        targets[b, 1, : len(spans)] = torch.from_numpy(grid.frame_of(np.maximum(spans[:, 1] - 1e-6, 0)))
+    return batch, targets
+
+
+def audio_seconds(path: Path) -> float:
+    info = sf.info(str(path))
+    return info.frames / info.samplerate

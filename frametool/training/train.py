@@ -1,0 +1,166 @@
+"""`frametool train RECIPE.toml`: train a backbone + pointer head on manifests, on CPU or CUDA.
+
+Checkpoints (safetensors + config.json) go to `out_dir/last` every `save_every` steps and to
+`out_dir/best` whenever the dev score (onsets within 20 ms on held-out voices) improves.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from frametool.bench.metrics import boundary_stats, word_errors
+from frametool.errors import UsageError
+from frametool.heads.poisson import pointer_nll
+from frametool.model import FrameModel, ModelConfig, save_model
+from frametool.tasks.align import AlignRequest, align_batch
+from frametool.training.data import batches, load_batch, read_manifest
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    train_manifest: str
+    dev_manifest: str
+    out_dir: str
+    name: str = "tiny-align"
+    seed: int = 0
+    steps: int = 20000
+    lr: float = 1e-3
+    warmup_steps: int = 500
+    weight_decay: float = 0.01
+    batch_seconds: float = 120.0
+    max_batch_size: int = 32
+    eval_every: int = 500
+    save_every: int = 250
+    dev_limit: int = 200
+    threads: int = 2
+    loss_variant: str = "conditional"
+    max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
+    init_from: str = ""  # warm start from a model folder
+    backbone: dict = field(default_factory=dict)
+    data_recipe: dict = field(default_factory=dict)
+
+
+def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"recipe {path}: {exc}") from None
+    flat = {**raw.get("train", {}), "backbone": raw.get("backbone", {}), "data_recipe": raw.get("data", {})}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if not _:
+            raise UsageError(f"override {item!r} is not KEY=VALUE")
+        try:
+            flat[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            flat[key] = value
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = set(flat) - known
+    if unknown:
+        raise UsageError(f"recipe {path}: unknown keys {sorted(unknown)}")
+    base = path.parent
+    for key in ("train_manifest", "dev_manifest", "out_dir", "init_from"):
+        if flat.get(key) and not Path(flat[key]).is_absolute():
+            flat[key] = str((base / flat[key]).resolve())
+    try:
+        return TrainConfig(**flat)
+    except TypeError as exc:
+        raise UsageError(f"recipe {path}: {exc}") from None
+
+
+def evaluate(model: FrameModel, examples, limit: int, batch_size: int = 16) -> dict:
+    model.eval()
+    onsets, offsets = [], []
+    from frametool.audio.io import load_audio
+
+    subset = examples[:limit]
+    for start in range(0, len(subset), batch_size):
+        chunk = subset[start:start + batch_size]
+        requests = [AlignRequest(load_audio(e.audio).samples, e.tokens) for e in chunk]
+        for e, times in zip(chunk, align_batch(model, requests)):
+            on, off = word_errors(list(zip(times.start_s, times.end_s)), e.spans_s)
+            onsets.append(on)
+            offsets.append(off)
+    model.train()
+    on, off = boundary_stats(np.concatenate(onsets)), boundary_stats(np.concatenate(offsets))
+    return {"onset": on.as_dict(), "offset": off.as_dict()}
+
+
+def train(config: TrainConfig, log=print) -> Path:
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    torch.set_num_threads(config.threads)
+    train_set = read_manifest(Path(config.train_manifest))
+    dev_set = read_manifest(Path(config.dev_manifest))
+    random.Random(1).shuffle(dev_set)
+    log(f"train {len(train_set)} utterances ({sum(e.duration_s for e in train_set) / 3600:.2f} h), "
+        f"dev {len(dev_set)}")
+    model_config = ModelConfig(backbone_config=dict(config.backbone), loss_variant=config.loss_variant,
+                               data_recipe=dict(config.data_recipe), seed=config.seed, name=config.name)
+    model = FrameModel(model_config)
+    model_config.frame_shift_s = model.backbone.frame_shift_s
+    model_config.backbone_config = model.backbone.config.to_dict()
+    if config.init_from:
+        from frametool.model import load_model
+
+        model.load_state_dict(load_model(config.init_from).state_dict())
+    log(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    def lr_at(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+        if config.max_minutes:  # a wall-time budget: decay over whichever runs out first
+            progress = max(progress, (time.time() - started) / 60 / config.max_minutes)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    started = time.time()
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    out_dir = Path(config.out_dir)
+    (out_dir).mkdir(parents=True, exist_ok=True)
+    (out_dir / "recipe.json").write_text(__import__("json").dumps(asdict(config), indent=2))
+    best, step = -1.0, 0
+    model.train()
+    running = []
+    while step < config.steps:
+        for group in batches(train_set, config.batch_seconds, config.max_batch_size, rng):
+            batch, targets = load_batch([train_set[i] for i in group], model.backbone.frame_shift_s)
+            logits, out = model(batch)
+            loss = pointer_nll(logits, out.frame_mask, batch.word_mask, targets,
+                               model.backbone.frame_shift_s, config.loss_variant)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            running.append(loss.item())
+            if step % 50 == 0:
+                log(f"step {step} loss {np.mean(running):.4f} lr {scheduler.get_last_lr()[0]:.2e} "
+                    f"{(time.time() - started) / 60:.1f} min")
+                running = []
+            if step % config.save_every == 0:
+                save_model(model, out_dir / "last")
+            timed_out = config.max_minutes and (time.time() - started) / 60 > config.max_minutes
+            if step % config.eval_every == 0 or step >= config.steps or timed_out:
+                scores = evaluate(model, dev_set, config.dev_limit)
+                score = scores["onset"]["within_20ms"]
+                log(f"dev step {step}: {scores}")
+                if score > best:
+                    best = score
+                    save_model(model, out_dir / "best")
+                    log(f"new best {best}")
+            if step >= config.steps or timed_out:
+                break
+        if config.max_minutes and (time.time() - started) / 60 > config.max_minutes:
+            break
+    save_model(model, out_dir / "last")
+    return out_dir / "best"

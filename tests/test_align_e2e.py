@@ -1,0 +1,95 @@
+"""End to end: `frametool align` with the bundled model on examples/ and on a corpus of bad inputs."""
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from praatio import textgrid
+from typer.testing import CliRunner
+
+from frametool import cli
+from frametool.text.normalize import tokenize
+from tests.conftest import REPO
+
+runner = CliRunner()
+EXAMPLES = REPO / "examples" / "corpus"
+
+
+def test_align_examples_writes_every_transcript_word(tmp_path):
+    out = tmp_path / "aligned"
+    result = runner.invoke(cli.app, ["align", str(EXAMPLES), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    labs = sorted(EXAMPLES.rglob("*.lab"))
+    assert labs
+    for lab in labs:
+        grid_path = out / lab.relative_to(EXAMPLES).with_suffix(".TextGrid")
+        grid = textgrid.openTextgrid(str(grid_path), includeEmptyIntervals=True)
+        duration = sf.info(str(lab.with_suffix(".wav"))).duration
+        words = grid.getTier("words")
+        assert [e.label for e in words.entries if e.label] == [t.text for t in tokenize(lab.read_text())]
+        assert abs(grid.maxTimestamp - duration) < 1e-3
+        starts = [e.start for e in words.entries]
+        assert starts == sorted(starts)
+    # a second run skips everything (resume); --overwrite redoes it
+    again = runner.invoke(cli.app, ["align", str(EXAMPLES), "--out", str(out)])
+    assert again.exit_code == 0 and "skipped %d" % len(labs) in again.output
+
+
+def test_align_json_lines_on_stdout_and_csv(tmp_path):
+    one = sorted(EXAMPLES.rglob("*.wav"))[0]
+    result = runner.invoke(cli.app, ["align", str(one), "--out", "-"])
+    assert result.exit_code == 0
+    row = json.loads(result.stdout.splitlines()[0])
+    assert row["task"] == "align" and row["items"]
+    item = row["items"][0]
+    assert item["start_ci_s"][0] <= item["start_s"] <= item["start_ci_s"][1] + 1e-6
+    result = runner.invoke(cli.app, ["align", str(one), "--out", str(tmp_path), "--format", "csv"])
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(open(tmp_path / (one.stem + ".csv"))))
+    assert [r["label"] for r in rows] == [t.text for t in tokenize(one.with_suffix(".lab").read_text())]
+
+
+def make_bad_corpus(root: Path) -> dict[str, str]:
+    """A corpus where each file breaks one rule; returns file name -> expected words in the failure."""
+    good_wav = sorted(EXAMPLES.rglob("*.wav"))[0]
+    audio, rate = sf.read(good_wav)
+    text = good_wav.with_suffix(".lab").read_text()
+    root.mkdir()
+    # stereo 44.1 kHz with an upper-case, punctuated transcript: must simply work
+    import soxr
+
+    stereo = np.stack([soxr.resample(audio, rate, 44100)] * 2, axis=1)
+    sf.write(root / "stereo.wav", stereo, 44100)
+    (root / "stereo.lab").write_text(text.upper().replace(" ", ", ", 1) + "!!\n")
+    shutil.copy(good_wav, root / "notranscript.wav")
+    shutil.copy(good_wav, root / "empty.wav")
+    (root / "empty.lab").write_text("  \n")
+    (root / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
+    (root / "corrupt.lab").write_text("hello\n")
+    sf.write(root / "zero.wav", np.zeros(0), 16000)
+    (root / "zero.lab").write_text("hello\n")
+    shutil.copy(good_wav, root / "latin1.wav")
+    (root / "latin1.lab").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    sf.write(root / "crowded.wav", audio[: rate // 2], rate)
+    (root / "crowded.lab").write_text(" ".join(["word"] * 200))
+    return {"notranscript.wav": "no transcript", "empty.lab": "empty", "corrupt.wav": "cannot be decoded",
+            "zero.wav": "0.0 s", "latin1.lab": "not UTF-8", "crowded.lab": "200 words"}
+
+
+def test_bad_inputs_are_reported_and_the_rest_aligned(tmp_path):
+    corpus = tmp_path / "bad"
+    expected = make_bad_corpus(corpus)
+    out = tmp_path / "out"
+    result = runner.invoke(cli.app, ["align", str(corpus), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    rows = list(csv.DictReader(open(out / "failures.tsv"), delimiter="\t"))
+    by_name = {Path(r["path"]).name: r["message"] for r in rows}
+    assert set(by_name) == set(expected)
+    for name, words in expected.items():
+        assert words in by_name[name], (name, by_name[name])
+    grid = textgrid.openTextgrid(str(out / "stereo.TextGrid"), includeEmptyIntervals=False)
+    labels = [e.label for e in grid.getTier("words").entries]
+    assert labels and labels[0].isupper() and all(not l.endswith((",", "!")) for l in labels)
+    assert not list(out.glob("*.part")) and not list(out.glob(".*"))

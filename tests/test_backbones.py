@@ -1,0 +1,89 @@
+"""Backbones at toy size: frametool's tiny audio LM and the real Qwen2.5-Omni thinker classes."""
+import pytest
+import torch
+
+from frametool.backbones.tiny import TinyAudioLM, TinyConfig
+from frametool.heads.poisson import PointerHead
+from frametool.model import make_batch
+from frametool.text.normalize import tokenize
+from tests.conftest import tone_speech
+
+
+def tiny():
+    torch.manual_seed(0)
+    return TinyAudioLM(TinyConfig(d_model=32, n_heads=2, enc_layers=1, dec_layers=1, dropout=0.0)).eval()
+
+
+def test_tiny_shapes_and_masks():
+    model = tiny()
+    batch = make_batch([tone_speech(1.0), tone_speech(0.5)], [tokenize("a b c"), tokenize("hello")])
+    out = model(batch.feats, batch.feat_lens, batch.ids, batch.word_index, batch.word_last, batch.word_mask)
+    assert out.frames.shape == (2, 50, 32)
+    assert out.frame_mask.sum(1).tolist() == [50, 25]
+    assert out.words.shape == (2, 3, 32)
+    assert out.word_mask.tolist() == [[True, True, True], [True, False, False]]
+    logits = PointerHead(32, 2)(out.words, out.frames)
+    assert logits.shape == (2, 2, 3, 50)
+
+
+def test_frames_see_the_prompt_and_prompt_does_not_see_audio():
+    model = tiny()
+    audio = tone_speech(0.6)
+    a = make_batch([audio], [tokenize("one two")])
+    b = make_batch([audio], [tokenize("one too")])
+    out_a = model(a.feats, a.feat_lens, a.ids, a.word_index, a.word_last, a.word_mask)
+    out_b = model(b.feats, b.feat_lens, b.ids, b.word_index, b.word_last, b.word_mask)
+    assert not torch.allclose(out_a.frames, out_b.frames)  # frames conditioned on the prompt
+    c = make_batch([tone_speech(0.6, seed=3) * 0.1], [tokenize("one two")])
+    out_c = model(c.feats, c.feat_lens, c.ids, c.word_index, c.word_last, c.word_mask)
+    assert torch.allclose(out_a.words, out_c.words, atol=1e-5)  # causal: words precede the audio
+
+
+def test_padding_does_not_change_an_utterance():
+    model = tiny()
+    solo = make_batch([tone_speech(0.5)], [tokenize("hello there")])
+    pair = make_batch([tone_speech(0.5), tone_speech(1.5, seed=2)], [tokenize("hello there"), tokenize("a b c d e")])
+    o1 = model(solo.feats, solo.feat_lens, solo.ids, solo.word_index, solo.word_last, solo.word_mask)
+    o2 = model(pair.feats, pair.feat_lens, pair.ids, pair.word_index, pair.word_last, pair.word_mask)
+    assert torch.allclose(o1.frames[0], o2.frames[0, :25], atol=1e-4)
+
+
+def toy_thinker():
+    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+
+    config = Qwen2_5OmniThinkerConfig(
+        vision_start_token_id=151652, vision_end_token_id=151653,
+        audio_config=dict(num_mel_bins=16, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32,
+                          d_model=16, output_dim=32, n_window=50, max_source_positions=1500),
+        vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
+                           fullatt_block_indexes=[0]),
+        text_config=dict(vocab_size=151700, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                          "mrope_section": [2, 3, 3]}))
+    torch.manual_seed(0)
+    return Qwen2_5OmniThinkerForConditionalGeneration(config).eval()
+
+
+def test_qwen_omni_thinker_gives_frame_states_at_25_hz():
+    from frametool.backbones.qwen_omni import QwenOmniBackbone
+
+    backbone = QwenOmniBackbone(toy_thinker())
+    lengths = torch.tensor([200, 120])  # 2.0 s and 1.2 s of 10 ms features
+    feats = torch.randn(2, 16, 200)
+    feat_mask = (torch.arange(200)[None] < lengths[:, None]).long()
+    prompts = [[11, 12, 13], [21, 22]]
+    ids, mask = backbone.build_input_ids(prompts, lengths)
+    word_last = torch.tensor([[0, 2], [1, 0]])
+    word_mask = torch.tensor([[True, True], [True, False]])
+    with torch.no_grad():
+        out = backbone(ids, mask, feats, feat_mask, word_last, word_mask)
+    assert out.frame_mask.sum(1).tolist() == [50, 30]  # 25 frames per second
+    assert out.frames.shape == (2, 50, 32) and out.words.shape == (2, 2, 32)
+    assert out.frame_shift_s == 0.04
+    # the prompt precedes the audio: changing the prompt changes the frame states
+    ids2, _ = backbone.build_input_ids([[11, 12, 99], [21, 22]], lengths)
+    with torch.no_grad():
+        out2 = backbone(ids2, mask, feats, feat_mask, word_last, word_mask)
+    assert not torch.allclose(out.frames[0], out2.frames[0])
+    assert torch.allclose(out.frames[1], out2.frames[1], atol=1e-5)

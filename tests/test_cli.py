@@ -1,0 +1,86 @@
+"""Every flag reaches its config field; usage errors exit 2; --help does not import torch."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from frametool import cli
+from frametool.config import AlignConfig
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    seen = {}
+
+    def fake_run_align(config):
+        seen["config"] = config
+        return 0
+
+    monkeypatch.setattr(cli, "run_align", fake_run_align)
+    return seen
+
+
+def test_align_flags_reach_config(captured, tmp_path):
+    result = runner.invoke(cli.app, [
+        "align", "corpus_dir", "--out", "outdir", "--transcripts", str(tmp_path), "--format", "CSV",
+        "--model", "mymodel", "--device", "cpu", "--batch-size", "3", "--jobs", "2", "--overwrite",
+        "--decode", "mode", "--confidence-tier"])
+    assert result.exit_code == 0, result.output
+    assert captured["config"] == AlignConfig(
+        corpus="corpus_dir", out="outdir", transcripts=tmp_path, format="csv", model="mymodel", device="cpu",
+        batch_size=3, jobs=2, overwrite=True, decode="mode", confidence_tier=True)
+
+
+def test_align_defaults(captured):
+    assert runner.invoke(cli.app, ["align", "c", "-o", "-"]).exit_code == 0
+    config = captured["config"]
+    assert (config.format, config.decode, config.model, config.overwrite, config.batch_size) == \
+        ("textgrid", "median", "tiny-align", False, 8)
+
+
+@pytest.mark.parametrize("args", [
+    ["--format", "xml"], ["--decode", "mean"], ["--device", "tpu"], ["--batch-size", "0"]])
+def test_bad_usage_exits_2(captured, args):
+    result = runner.invoke(cli.app, ["align", "c", "--out", "o", *args])
+    assert result.exit_code == 2
+    assert "config" not in captured
+
+
+def test_missing_corpus_exits_2(tmp_path):
+    result = runner.invoke(cli.app, ["align", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_events_and_diarize_say_no_model(tmp_path):
+    result = runner.invoke(cli.app, ["diarize", str(tmp_path / "a.wav")])
+    assert result.exit_code == 2 and "diarize" in result.output
+    result = runner.invoke(cli.app, ["events", str(tmp_path / "a.wav"), "--event", "cough"])
+    assert result.exit_code == 2 and "events" in result.output
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from frametool.cli import app; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_train_rejects_unknown_recipe_keys(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[train]\ntrain_manifest = "a"\ndev_manifest = "b"\nout_dir = "c"\nbogus = 1\n')
+    result = runner.invoke(cli.app, ["train", str(recipe)])
+    assert result.exit_code == 2 and "bogus" in result.output
+
+
+def test_train_overrides_reach_config(tmp_path):
+    from frametool.training.train import load_recipe
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[train]\ntrain_manifest = "a"\ndev_manifest = "b"\nout_dir = "c"\n[backbone]\nd_model = 64\n')
+    config = load_recipe(recipe, ["steps=7", "lr=0.5", "name=x"])
+    assert (config.steps, config.lr, config.name, config.backbone) == (7, 0.5, "x", {"d_model": 64})
+    assert Path(config.out_dir) == (tmp_path / "c").resolve()
