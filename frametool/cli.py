@@ -115,6 +115,34 @@ def _with_progress(total: int, work):
 
 
 @app.command()
+def validate(
+    corpus: str = typer.Argument(..., help="Corpus folder, one audio file, or - for paths on stdin."),
+    transcripts: Optional[Path] = typer.Option(None, "--transcripts", help="Folder of transcripts mirroring the corpus."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the per-file TSV report here."),
+) -> None:
+    """Check a corpus before aligning it: transcripts, audio, durations, speaking rates. Exit 1 on problems."""
+    from frametool.tasks.validate import render_tsv, validate_corpus
+    from frametool.writers import write_atomic
+
+    try:
+        reports = validate_corpus(corpus, transcripts)
+    except UsageError as exc:
+        _fail_usage(str(exc))
+    bad = [r for r in reports if r.problems]
+    total_s = sum(r.duration_s or 0.0 for r in reports)
+    rates = sorted({r.sample_rate_hz for r in reports if r.sample_rate_hz})
+    channels = sorted({r.channels for r in reports if r.channels})
+    typer.echo(f"{len(reports)} files, {total_s / 60:.1f} min of audio; sample rates {rates} Hz; "
+               f"channels {channels}; {len(bad)} with problems")
+    for r in bad:
+        typer.echo(f"  {r.audio}: {'; '.join(r.problems)}")
+    if report:
+        write_atomic(report, render_tsv(reports))
+        typer.echo(f"report written to {report}")
+    raise typer.Exit(1 if bad else 0)
+
+
+@app.command()
 def diarize(
     audio: List[Path] = typer.Argument(..., help="Audio files."),
     out: str = typer.Option("-", "--out", "-o", help="Output folder for RTTM files, or - for stdout."),

@@ -88,11 +88,12 @@ class FrameModel(nn.Module):
         return self.head(out.words, out.frames), out
 
 
-def save_model(model: FrameModel, folder: Path) -> None:
+def save_model(model: FrameModel, folder: Path, dtype: torch.dtype | None = None) -> None:
+    """Weights (optionally cast, e.g. float16 for the bundled copy) + config.json, written atomically."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().to(dtype or v.dtype).contiguous() for k, v in model.state_dict().items()}
     tmp = folder / (WEIGHTS_FILE + ".tmp")
     save_file(state, str(tmp), metadata={"format": "pt"})
     tmp.replace(folder / WEIGHTS_FILE)
@@ -124,6 +125,28 @@ def load_model(name_or_path: str = DEFAULT_MODEL) -> FrameModel:
     raw["channels"] = tuple(raw.get("channels", ("onset", "offset")))
     config = ModelConfig(**raw)
     model = FrameModel(config)
-    model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+    state = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelError(f"model folder {folder}: weights do not match its config.json ({exc})") from None
     model.eval()
     return model
+
+
+def bundle(source: str, name: str = DEFAULT_MODEL) -> Path:
+    """Copy a trained model into the package (float16 weights) as bundled model `name`."""
+    model = load_model(source)
+    model.config.name = name
+    target = BUNDLED_DIR / name
+    save_model(model, target, dtype=torch.float16)
+    return target
+
+
+if __name__ == "__main__":  # python -m frametool.model bundle RUN_DIR/best [NAME]
+    import sys
+
+    if len(sys.argv) >= 3 and sys.argv[1] == "bundle":
+        print(bundle(sys.argv[2], *sys.argv[3:4]))
+    else:
+        sys.exit("usage: python -m frametool.model bundle MODEL_DIR [NAME]")

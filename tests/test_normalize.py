@@ -31,3 +31,13 @@ def test_tokenizer_word_index_and_last_positions():
     assert prompt.word_index[prompt.word_last[0]] == 0
     assert prompt.word_index[prompt.word_last[2]] == 2
     assert len(prompt.ids) == len(prompt.word_index)
+
+
+def test_unreadable_script_is_an_error_not_a_silent_drop():
+    import pytest
+
+    from frametool.text.normalize import UnreadableWord
+
+    with pytest.raises(UnreadableWord) as info:
+        tokenize("hello שלום world")
+    assert info.value.word == "שלום"

@@ -123,7 +123,7 @@ def run_accuracy(corpus: Path, reference: Path | None, model_name: str, peer: st
                  decode: str = "median", batch_size: int = 8) -> AccuracyReport:
     from frametool.model import load_model
 
-    utterances = load_utterances(corpus, reference)
+    utterances = sorted(load_utterances(corpus, reference), key=lambda u: len(u.samples))
     model = load_model(model_name)
     ours = SystemResult()
     for start in range(0, len(utterances), batch_size):

@@ -32,7 +32,10 @@ class PocketsphinxAligner:
             self._decoder.end_utt()
         except RuntimeError:
             return None
+        segments = self._decoder.seg() if self._decoder.hyp() is not None else None
+        if not segments:
+            return None
         spans = [(seg.start_frame * self._frame_s, (seg.end_frame + 1) * self._frame_s)
-                 for seg in self._decoder.seg() if seg.word not in ("<s>", "</s>", "<sil>", "(NULL)")
+                 for seg in segments if seg.word not in ("<s>", "</s>", "<sil>", "(NULL)")
                  and not seg.word.startswith("[") and seg.word != "sil"]
         return spans if len(spans) == len(words) else None

@@ -32,7 +32,11 @@ _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
 
 
 class EspeakUnavailable(RuntimeError):
-    """libespeak-ng is not installed."""
+    """libespeak-ng is not installed, or lacks a voice."""
+
+
+class TimingError(ValueError):
+    """espeak-ng's events do not give every word a time (the utterance is skipped)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class Espeak:
                    pitch: int, pitch_range: int) -> Synthesis:
         """Speak `words` joined by `separators` (", " makes a pause); returns audio and word spans."""
         if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise ValueError(f"espeak-ng has no voice {voice!r}")
+            raise EspeakUnavailable(f"espeak-ng has no voice {voice!r}")
         self._voice = voice
         for param, value in ((_RATE, rate_wpm), (_PITCH, pitch), (_RANGE, pitch_range)):
             self._lib.espeak_SetParameter(param, int(value), 0)
@@ -138,16 +142,16 @@ class Espeak:
             if not members and not speech:  # the end-of-text marker
                 continue
             if not members or not speech:
-                raise ValueError("espeak-ng did not report every word")
+                raise TimingError("espeak-ng did not report every word")
             sizes = [self._phoneme_count(words[j]) for j in members] if len(members) > 1 \
                 else [len(speech)]
             if sum(sizes) != len(speech):
-                raise ValueError("cannot split a joined espeak-ng word unit")
+                raise TimingError("cannot split a joined espeak-ng word unit")
             cursor = 0
             for size in sizes:
                 part = speech[cursor:cursor + size]
                 spans.append((flat[part[0]][0], flat[part[-1] + 1][0]))
                 cursor += size
         if len(spans) != len(words):
-            raise ValueError("espeak-ng did not report every word")
+            raise TimingError("espeak-ng did not report every word")
         return spans

@@ -18,7 +18,7 @@ import soxr
 
 from frametool.annotation import Annotation, Item, Tier
 from frametool.synth.augment import augment
-from frametool.synth.espeak import Espeak
+from frametool.synth.espeak import Espeak, TimingError
 from frametool.synth.vocabulary import random_sentence
 from frametool.synth.voices import Voice, voices
 from frametool.text.normalize import tokenize
@@ -72,7 +72,7 @@ def synthesize_utterance(index: int, voice: Voice, config: SynthConfig) -> Utter
         try:
             result = engine.synthesize(spoken, [" "] * len(spoken), voice.espeak_name, rate, pitch,
                                        voice.pitch_range)
-        except ValueError:
+        except TimingError:
             return None
         audio = soxr.resample(result.samples, result.sample_rate_hz, SAMPLE_RATE_HZ)
         k = 0

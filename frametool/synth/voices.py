@@ -20,6 +20,8 @@ TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f2", "f3", "klatt", "klat
 DEV_VARIANTS = ("m5", "f5", "Lee", "rob")
 TEST_VARIANTS = ("f4", "m6", "klatt3", "Annie", "Gene", "grandma", "steph2", "iven2")
 
+_ESPEAK_VOICE = {"en-gb": "en"}
+
 SPLITS = {
     "train": (TRAIN_ACCENTS, TRAIN_VARIANTS),
     "dev": (TRAIN_ACCENTS, DEV_VARIANTS),
@@ -42,7 +44,8 @@ class Voice:
 
     @property
     def espeak_name(self) -> str:
-        return f"{self.accent}+{self.variant}"
+        # espeak-ng names its British English voice "en" (language tag en-gb)
+        return f"{_ESPEAK_VOICE.get(self.accent, self.accent)}+{self.variant}"
 
 
 def voices(split: str, count: int, seed: int) -> list[Voice]:

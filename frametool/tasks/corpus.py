@@ -9,7 +9,7 @@ from pathlib import Path
 
 from frametool.audio.io import AUDIO_EXTENSIONS
 from frametool.errors import InputError, UsageError
-from frametool.text.normalize import Token, tokenize
+from frametool.text.normalize import Token, UnreadableWord, tokenize
 
 TRANSCRIPT_EXTENSIONS = (".lab", ".txt")
 
@@ -74,7 +74,10 @@ def read_transcript(item: CorpusItem) -> list[Token]:
         raise InputError(item.transcript, f"transcript is not UTF-8 (byte {exc.start})", "transcript") from None
     if not text.strip():
         raise InputError(item.transcript, "transcript is empty", "transcript")
-    tokens = tokenize(text)
+    try:
+        tokens = tokenize(text)
+    except UnreadableWord as exc:
+        raise InputError(item.transcript, f"transcript {exc}", "transcript") from None
     if not tokens:
         raise InputError(item.transcript, "transcript has no speakable words", "transcript")
     return tokens

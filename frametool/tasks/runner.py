@@ -16,6 +16,7 @@ from frametool.writers import WRITERS, write_atomic
 from frametool.writers.tabular import render_jsonl
 
 FAILURES_FILE = "failures.tsv"
+LOOKAHEAD_BATCHES = 8  # files read ahead and sorted by length before batching
 
 
 @dataclass
@@ -85,23 +86,17 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None) ->
     def fail(path, stage, message):
         summary.failures.append(Failure(str(path), stage, message))
 
-    def flush():
-        if not pending:
-            return
+    def align_chunk(chunk) -> None:
         try:
-            results = align_batch(model, [AlignRequest(w.samples, t) for _, w, t in pending], config.decode)
+            results = align_batch(model, [AlignRequest(w.samples, t) for _, w, t in chunk], config.decode)
         except Exception as exc:  # one bad batch: retry one by one so the others still land
-            if len(pending) == 1:
-                fail(pending[0][0].audio, "model", f"alignment failed ({type(exc).__name__}: {exc})")
-                pending.clear()
+            if len(chunk) > 1:
+                for entry in chunk:
+                    align_chunk([entry])
                 return
-            batch = list(pending)
-            pending.clear()
-            for entry in batch:
-                pending.append(entry)
-                flush()
+            fail(chunk[0][0].audio, "model", f"alignment failed ({type(exc).__name__}: {exc})")
             return
-        for (item, wave, tokens), times in zip(pending, results):
+        for (item, wave, tokens), times in zip(chunk, results):
             annotation = to_annotation(str(item.audio), wave.duration_s, model_name, tokens, times)
             summary.flagged_words += sum(1 for it in annotation.tiers[0].items if it.flags)
             try:
@@ -116,8 +111,15 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None) ->
                 continue
             summary.done += 1
             summary.audio_s += wave.duration_s
-        if progress:
-            progress(len(pending))
+
+    def flush():
+        # similar lengths share a forward pass, so little of it is spent on padding
+        pending.sort(key=lambda entry: len(entry[1].samples))
+        for start in range(0, len(pending), config.batch_size):
+            chunk = pending[start:start + config.batch_size]
+            align_chunk(chunk)
+            if progress:
+                progress(len(chunk))
         pending.clear()
 
     for item in items:
@@ -139,7 +141,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None) ->
                 progress(1)
             continue
         pending.append((item, wave, tokens))
-        if len(pending) >= config.batch_size:
+        if len(pending) >= config.batch_size * LOOKAHEAD_BATCHES:
             flush()
     flush()
     summary.wall_s = time.time() - started

@@ -31,6 +31,15 @@ class Token:
     pause_after: bool  # the user's token ended a clause (",", ".", ...)
 
 
+class UnreadableWord(ValueError):
+    """A transcript word has letters or digits but none the model can read (another script, say)."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        super().__init__(f"word {word!r} has no letters the model can read (only a-z after accents "
+                         "are removed, digits and common symbols)")
+
+
 def clean_text(text: str) -> str:
     """Strip a BOM, normalise Unicode (NFC) and turn control characters and CR/LF into spaces."""
     text = text.replace("\ufeff", "")
@@ -102,12 +111,18 @@ def spoken_words(token: str) -> list[str]:
 
 
 def tokenize(transcript: str) -> list[Token]:
-    """Split a transcript into tokens; tokens with no spoken form (lone punctuation) are dropped."""
+    """Split a transcript into tokens; tokens with no spoken form (lone punctuation, emoji) are dropped.
+
+    Raises UnreadableWord for a token with letters or digits the model cannot read (e.g. Hebrew), since
+    dropping it would silently lose a word from the output.
+    """
     tokens: list[Token] = []
     for raw in clean_text(transcript).split():
         text = _strip_edges(raw)
         spoken = spoken_words(text) if text else []
         if not spoken:
+            if any(ch.isalnum() for ch in text):
+                raise UnreadableWord(text)
             if tokens and raw.strip() and raw[-1] in ",.;:!?":
                 tokens[-1] = Token(tokens[-1].text, tokens[-1].spoken, True)
             continue

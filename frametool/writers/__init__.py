@@ -8,6 +8,9 @@ from pathlib import Path
 from frametool.writers.tabular import render_csv, render_json
 from frametool.writers.textgrid import render as render_textgrid
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 # format name -> (file extension, renderer)
 WRITERS = {
     "textgrid": (".TextGrid", render_textgrid),
@@ -23,6 +26,7 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

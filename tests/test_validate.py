@@ -1,0 +1,33 @@
+import csv
+
+from typer.testing import CliRunner
+
+from frametool import cli
+from tests.conftest import REPO
+from tests.test_align_e2e import make_bad_corpus
+
+runner = CliRunner()
+
+
+def test_validate_clean_corpus_exits_0(tmp_path):
+    report = tmp_path / "report.tsv"
+    result = runner.invoke(cli.app, ["validate", str(REPO / "examples" / "corpus"), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(report), delimiter="\t"))
+    assert rows and all(r["problems"] == "" and r["sample_rate_hz"] == "16000" for r in rows)
+
+
+def test_validate_names_every_problem(tmp_path):
+    corpus = tmp_path / "bad"
+    expected = make_bad_corpus(corpus)
+    report = tmp_path / "report.tsv"
+    result = runner.invoke(cli.app, ["validate", str(corpus), "--report", str(report)])
+    assert result.exit_code == 1
+    rows = {r["audio"].rsplit("/", 1)[-1]: r for r in csv.DictReader(open(report), delimiter="\t")}
+    assert rows["stereo.wav"]["problems"] == "" and rows["stereo.wav"]["channels"] == "2"
+    assert "no transcript" in rows["notranscript.wav"]["problems"]
+    assert "empty" in rows["empty.wav"]["problems"]
+    assert "cannot be decoded" in rows["corrupt.wav"]["problems"]
+    assert "0.0 s" in rows["zero.wav"]["problems"]
+    assert "not UTF-8" in rows["latin1.wav"]["problems"]
+    assert "words per second" in rows["crowded.wav"]["problems"]
