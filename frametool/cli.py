@@ -39,8 +39,8 @@ def build_align_config(corpus: str, out: str, transcripts: Optional[Path], forma
     _check_choice("--format", format.lower(), OUTPUT_FORMATS)
     _check_choice("--device", device, DEVICES)
     _check_choice("--decode", decode, ("median", "mode"))
-    if batch_size < 1 or jobs < 1:
-        _fail_usage("--batch-size and --jobs must be at least 1")
+    if batch_size < 1 or jobs < 0:
+        _fail_usage("--batch-size must be at least 1 and --jobs at least 0 (0 = all cores)")
     return AlignConfig(corpus=corpus, out=out, transcripts=transcripts, format=format.lower(), model=model,
                        device=device, batch_size=batch_size, jobs=jobs, overwrite=overwrite,
                        decode=decode, confidence_tier=confidence_tier)
@@ -51,11 +51,11 @@ def align(
     corpus: str = typer.Argument(..., help="Corpus folder (MFA layout), one audio file, or - for paths on stdin."),
     out: str = typer.Option(..., "--out", "-o", help="Output folder (mirrors the corpus), or - for JSON lines on stdout."),
     transcripts: Optional[Path] = typer.Option(None, "--transcripts", help="Folder of .lab/.txt transcripts mirroring the corpus."),
-    format: str = typer.Option("textgrid", "--format", "-f", help="textgrid, json or csv."),
+    format: str = typer.Option("textgrid", "--format", "-f", help="textgrid, json, csv or tsv."),
     model: str = typer.Option("tiny-align", "--model", "-m", help="Bundled model name or local model folder."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     batch_size: int = typer.Option(8, "--batch-size", help="Utterances per forward pass."),
-    jobs: int = typer.Option(1, "--jobs", help="CPU threads for the model."),
+    jobs: int = typer.Option(0, "--jobs", help="CPU threads for the model (0 = all cores)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose output exists (default: skip them)."),
     decode: str = typer.Option("median", "--decode", help="median (posterior median, default) or mode (the paper's)."),
     confidence_tier: bool = typer.Option(False, "--confidence-tier", help="Add a per-word confidence tier to TextGrids."),
@@ -72,20 +72,21 @@ def run_align(config: AlignConfig) -> int:
     from frametool.tasks.runner import align_corpus
     from frametool.tasks.corpus import discover
 
-    torch.set_num_threads(config.jobs if config.jobs > 1 else torch.get_num_threads())
+    if config.jobs:
+        torch.set_num_threads(config.jobs)
     try:
         if config.out != "-":
             out_dir = Path(config.out)
             if out_dir.exists() and not out_dir.is_dir():
                 raise UsageError(f"--out {out_dir} exists and is not a folder")
             out_dir.mkdir(parents=True, exist_ok=True)
-        total = len(discover(config.corpus, config.transcripts))
-        summary = _with_progress(total, lambda progress: align_corpus(config, progress=progress))
+        items = discover(config.corpus, config.transcripts)
+        summary = _with_progress(len(items), lambda progress: align_corpus(config, progress=progress, items=items))
     except (UsageError, ModelError) as exc:
         _err(str(exc))
         return 2
     except OSError as exc:
-        _err(f"cannot write to {config.out}: {exc.strerror or exc}")
+        _err(f"{exc.filename or config.out}: {exc.strerror or exc}")
         return 2
     except FrametoolError as exc:
         _err(str(exc))
@@ -99,7 +100,7 @@ def run_align(config: AlignConfig) -> int:
     if summary.failures_path:
         _err(f"failures listed in {summary.failures_path}")
     if summary.total and summary.done == 0 and summary.skipped == 0:
-        return 1 if summary.failures else 2
+        return 2  # nothing could run
     return summary.exit_code
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-OUTPUT_FORMATS = ("textgrid", "json", "csv")
+OUTPUT_FORMATS = ("textgrid", "json", "csv", "tsv")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -17,7 +17,7 @@ class AlignConfig:
     model: str = "tiny-align"
     device: str = "auto"
     batch_size: int = 8
-    jobs: int = 1
+    jobs: int = 0  # CPU threads; 0 = torch's default (all cores)
     overwrite: bool = False
     decode: str = "median"
     confidence_tier: bool = False

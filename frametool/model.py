@@ -49,6 +49,10 @@ class Batch:
     word_last: torch.Tensor  # (B, W)
     word_mask: torch.Tensor  # (B, W)
 
+    def to(self, device) -> "Batch":
+        return Batch(*(getattr(self, f).to(device) for f in
+                       ("feats", "feat_lens", "ids", "word_index", "word_last", "word_mask")))
+
 
 def make_batch(waveforms: list[np.ndarray], transcripts: list[list[Token]],
                features: FeatureConfig = FeatureConfig()) -> Batch:
@@ -114,24 +118,36 @@ def resolve_model_dir(name_or_path: str) -> Path:
                      "nor a local folder")
 
 
-def load_model(name_or_path: str = DEFAULT_MODEL) -> FrameModel:
+def resolve_device(device: str) -> torch.device:
+    """auto -> cuda when available, else cpu; asking for cuda without one is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device cuda was asked for, but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> FrameModel:
     from safetensors.torch import load_file
 
     folder = resolve_model_dir(name_or_path)
     for needed in (CONFIG_FILE, WEIGHTS_FILE):
         if not (folder / needed).is_file():
             raise ModelError(f"model folder {folder} has no {needed}")
-    raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    raw["channels"] = tuple(raw.get("channels", ("onset", "offset")))
-    config = ModelConfig(**raw)
-    model = FrameModel(config)
+    try:
+        raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        raw["channels"] = tuple(raw.get("channels", ("onset", "offset")))
+        config = ModelConfig(**raw)
+        model = FrameModel(config)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ModelError(f"model folder {folder}: {CONFIG_FILE} is not a frametool model config ({exc})") from None
     state = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise ModelError(f"model folder {folder}: weights do not match its config.json ({exc})") from None
     model.eval()
-    return model
+    return model.to(resolve_device(device))
 
 
 def bundle(source: str, name: str = DEFAULT_MODEL) -> Path:

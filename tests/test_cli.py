@@ -38,8 +38,8 @@ def test_align_flags_reach_config(captured, tmp_path):
 def test_align_defaults(captured):
     assert runner.invoke(cli.app, ["align", "c", "-o", "-"]).exit_code == 0
     config = captured["config"]
-    assert (config.format, config.decode, config.model, config.overwrite, config.batch_size) == \
-        ("textgrid", "median", "tiny-align", False, 8)
+    assert (config.format, config.decode, config.model, config.overwrite, config.batch_size, config.jobs) == \
+        ("textgrid", "median", "tiny-align", False, 8, 0)
 
 
 @pytest.mark.parametrize("args", [

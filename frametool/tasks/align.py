@@ -30,11 +30,15 @@ def align_batch(model, requests: list[AlignRequest], decode: str = "median") -> 
     from frametool.model import make_batch
 
     batch = make_batch([r.samples for r in requests], [r.tokens for r in requests])
+    device = next(model.parameters()).device
+    if device.type != "cpu":
+        batch = batch.to(device)
     with torch.inference_mode():
         logits, out = model(batch)  # (B, C, W, T)
+    logits, frame_mask = logits.float().cpu(), out.frame_mask.cpu()
     results = []
     for b, request in enumerate(requests):
-        n_frames = int(out.frame_mask[b].sum())
+        n_frames = int(frame_mask[b].sum())
         n_words = len(request.tokens)
         grid = FrameGrid(out.frame_shift_s, n_frames)
         onset = logits[b, 0, :n_words, :n_frames].double().numpy()
@@ -57,11 +61,11 @@ def flags_for(start_s: float, end_s: float, confidence: float) -> tuple[str, ...
 def to_annotation(file: str, duration_s: float, model_name: str, tokens: list[Token],
                   times: WordTimes) -> Annotation:
     items = []
+    clip = lambda t: float(min(max(t, 0.0), duration_s))  # noqa: E731 (frames may overhang the end)
     for i, token in enumerate(tokens):
-        start, end = float(min(times.start_s[i], duration_s)), float(min(times.end_s[i], duration_s))
+        start, end = clip(times.start_s[i]), clip(times.end_s[i])
         conf = float(times.confidence[i])
-        items.append(Item(token.text, start, end,
-                          (float(times.start_ci_s[i, 0]), float(times.start_ci_s[i, 1])),
-                          (float(times.end_ci_s[i, 0]), float(times.end_ci_s[i, 1])), conf,
-                          flags_for(start, end, conf)))
+        start_ci = (min(clip(times.start_ci_s[i, 0]), start), max(clip(times.start_ci_s[i, 1]), start))
+        end_ci = (min(clip(times.end_ci_s[i, 0]), end), max(clip(times.end_ci_s[i, 1]), end))
+        items.append(Item(token.text, start, end, start_ci, end_ci, conf, flags_for(start, end, conf)))
     return Annotation(file, duration_s, model_name, "align", (Tier("words", tuple(items)),))

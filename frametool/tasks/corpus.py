@@ -41,8 +41,10 @@ def discover(corpus: str, transcripts: Path | None = None, stdin=None) -> list[C
         if not lines:
             raise UsageError("no audio paths on standard input")
         paths = [Path(line) for line in lines]
-        return [CorpusItem(p, Path(p.stem), _transcript_for(p, Path(p.name), transcripts))
-                for p in paths]
+        common = Path(os.path.commonpath([str(p.absolute().parent) for p in paths]))
+        return _check_unique([CorpusItem(p, p.absolute().relative_to(common).with_suffix(""),
+                                         _transcript_for(p, p.absolute().relative_to(common), transcripts))
+                              for p in paths])
     root = Path(corpus)
     if root.is_file():
         return [CorpusItem(root, Path(root.stem), _transcript_for(root, Path(root.name), transcripts))]
@@ -57,7 +59,18 @@ def discover(corpus: str, transcripts: Path | None = None, stdin=None) -> list[C
                 items.append(CorpusItem(path, relative.with_suffix(""), _transcript_for(path, relative, transcripts)))
     if not items:
         raise UsageError(f"corpus {corpus} holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
-    return sorted(items, key=lambda item: str(item.relative))
+    return _check_unique(sorted(items, key=lambda item: str(item.relative)))
+
+
+def _check_unique(items: list[CorpusItem]) -> list[CorpusItem]:
+    """Two audio files that would write one output (utt.wav and utt.flac) are a usage error."""
+    seen: dict[Path, Path] = {}
+    for item in items:
+        if item.relative in seen:
+            raise UsageError(f"{seen[item.relative]} and {item.audio} would write the same output "
+                             f"({item.relative}); rename one of them")
+        seen[item.relative] = item.audio
+    return items
 
 
 def read_transcript(item: CorpusItem) -> list[Token]:
@@ -78,6 +91,8 @@ def read_transcript(item: CorpusItem) -> list[Token]:
         tokens = tokenize(text)
     except UnreadableWord as exc:
         raise InputError(item.transcript, f"transcript {exc}", "transcript") from None
+    except ValueError as exc:
+        raise InputError(item.transcript, f"transcript cannot be read as words ({exc})", "transcript") from None
     if not tokens:
         raise InputError(item.transcript, "transcript has no speakable words", "transcript")
     return tokens

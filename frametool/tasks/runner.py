@@ -51,9 +51,18 @@ def output_path(config: AlignConfig, item: CorpusItem) -> Path:
     return Path(config.out) / item.relative.parent / (item.relative.name + extension)
 
 
-def _prepare(item: CorpusItem, config: AlignConfig):
+MIN_DURATION_S = 0.05
+
+
+def _prepare(item: CorpusItem, config: AlignConfig, max_words: int):
     tokens = read_transcript(item)
     wave = load_audio(item.audio)
+    if wave.duration_s < MIN_DURATION_S:
+        raise InputError(item.audio, f"audio is {wave.duration_s:.3f} s long; at least {MIN_DURATION_S} s "
+                         "is needed", "audio")
+    if len(tokens) > max_words:
+        raise InputError(item.transcript or item.audio, f"transcript has {len(tokens)} words; the model "
+                         f"reads at most {max_words} words at a time: split the recording", "transcript")
     if wave.duration_s > config.max_duration_s:
         raise InputError(item.audio, f"audio is {wave.duration_s:.1f} s long; alignment of recordings over "
                          f"{config.max_duration_s:.0f} s in one piece is not supported yet: split it "
@@ -70,17 +79,21 @@ def _write_failures(path: Path, failures: list[Failure]) -> None:
     write_atomic(path, "path\tstage\tmessage\n" + "".join(line + "\n" for line in clean))
 
 
-def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None) -> RunSummary:
-    """Align every file of `config.corpus`; returns what happened. `progress(advance)` is optional."""
+def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
+                 items: list[CorpusItem] | None = None) -> RunSummary:
+    """Align every file of `config.corpus` (or the given `items`); returns what happened.
+    `progress(advance)` is optional."""
     from frametool.model import load_model
 
     started = time.time()
-    items = discover(config.corpus, config.transcripts)
+    items = discover(config.corpus, config.transcripts) if items is None else items
     summary = RunSummary(total=len(items))
     to_stdout = config.out == "-"
     out = stdout or sys.stdout
-    model = model or load_model(config.model)
+    model = model or load_model(config.model, config.device)
     model_name = model.config.name
+    max_words = model.backbone.config.max_words
+    stopped = False  # the reader of --out - went away
     pending: list[tuple[CorpusItem, object, list]] = []
 
     def fail(path, stage, message):
@@ -106,8 +119,15 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None) ->
                 else:
                     render = WRITERS[config.format][1]
                     write_atomic(output_path(config, item), render(annotation, confidence_tier=config.confidence_tier))
+            except BrokenPipeError:
+                nonlocal stopped
+                stopped = True
+                return
             except OSError as exc:
                 fail(output_path(config, item), "write", f"output cannot be written ({exc.strerror or exc})")
+                continue
+            except Exception as exc:  # a writer bug must not sink the corpus
+                fail(item.audio, "write", f"output could not be rendered ({type(exc).__name__}: {exc})")
                 continue
             summary.done += 1
             summary.audio_s += wave.duration_s
@@ -116,6 +136,8 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None) ->
         # similar lengths share a forward pass, so little of it is spent on padding
         pending.sort(key=lambda entry: len(entry[1].samples))
         for start in range(0, len(pending), config.batch_size):
+            if stopped:
+                break
             chunk = pending[start:start + config.batch_size]
             align_chunk(chunk)
             if progress:
@@ -123,13 +145,15 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None) ->
         pending.clear()
 
     for item in items:
+        if stopped:
+            break
         if not to_stdout and not config.overwrite and output_path(config, item).exists():
             summary.skipped += 1
             if progress:
                 progress(1)
             continue
         try:
-            wave, tokens = _prepare(item, config)
+            wave, tokens = _prepare(item, config, max_words)
         except InputError as exc:
             fail(exc.path, exc.stage, exc.problem)
             if progress:
@@ -153,6 +177,6 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None) ->
                 summary.failures_path = failures_path
             except OSError:
                 summary.failures_path = None
-        elif failures_path.exists() and not summary.skipped:
+        elif failures_path.exists():  # an earlier run's failures are fixed now
             failures_path.unlink()
     return summary

@@ -18,7 +18,7 @@ _CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pound
              "€": ("euro", "euros", "cent", "cents")}
 _SYMBOLS = {"&": "and", "%": "percent", "+": "plus", "=": "equals", "@": "at"}
 _ORDINAL = re.compile(r"^(\d+)(st|nd|rd|th)$")
-_NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
+_NUMBER = re.compile(r"^[0-9]+(?:[.,][0-9]+)*$")
 _LETTERS = re.compile(r"[a-z']+")
 
 
@@ -63,7 +63,7 @@ def _number_words(digits: str, *, year_ok: bool) -> list[str]:
     elif plain.isdigit():
         words = num2words(int(plain))
     else:
-        words = " ".join(num2words(int(d)) for d in re.findall(r"\d", plain))
+        words = " ".join(num2words(int(d)) for d in re.findall(r"[0-9]", plain))
     return _words_of(words)
 
 
@@ -74,7 +74,7 @@ def _words_of(text: str) -> list[str]:
 
 def spoken_words(token: str) -> list[str]:
     """The words a reader says for `token` (lower-case letters and apostrophes); [] when unspeakable."""
-    core = token.replace("’", "'")
+    core = unicodedata.normalize("NFKC", token).replace("’", "'")  # "10²" -> "102", full-width digits
     if not core:
         return []
     low = core.lower()
@@ -95,14 +95,14 @@ def spoken_words(token: str) -> list[str]:
     if _NUMBER.match(low):
         return _number_words(low, year_ok=True)
     words: list[str] = []
-    for part in re.split(r"(\d+(?:[.,]\d+)*|[&%+=@$£€])", low):
+    for part in re.split(r"([0-9]+(?:[.,][0-9]+)*|[&%+=@$£€])", low):
         if not part:
             continue
         if part in _SYMBOLS:
             words.append(_SYMBOLS[part])
         elif part in _CURRENCY:
             words.append(_CURRENCY[part][1])
-        elif part[0].isdigit():
+        elif part[0] in "0123456789":
             words += _number_words(part, year_ok=False)
         else:
             ascii_part = unicodedata.normalize("NFKD", part).encode("ascii", "ignore").decode()

@@ -132,7 +132,8 @@ def train(config: TrainConfig, log=print) -> Path:
     running = []
     while step < config.steps:
         for group in batches(train_set, config.batch_seconds, config.max_batch_size, rng):
-            batch, targets = load_batch([train_set[i] for i in group], model.backbone.frame_shift_s)
+            batch, targets = load_batch([train_set[i] for i in group], model.backbone.frame_shift_s,
+                                        model.backbone.num_frames)
             logits, out = model(batch)
             loss = pointer_nll(logits, out.frame_mask, batch.word_mask, targets,
                                model.backbone.frame_shift_s, config.loss_variant)

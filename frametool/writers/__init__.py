@@ -16,6 +16,7 @@ WRITERS = {
     "textgrid": (".TextGrid", render_textgrid),
     "json": (".json", lambda annotation, **_: render_json(annotation)),
     "csv": (".csv", lambda annotation, **_: render_csv(annotation)),
+    "tsv": (".tsv", lambda annotation, **_: render_csv(annotation, delimiter="\t")),
 }
 
 

@@ -10,15 +10,23 @@ _MIN_WIDTH_S = 1e-4
 
 
 def _entries(tier: Tier, duration_s: float) -> list[Interval]:
-    entries: list[Interval] = []
-    last_end = 0.0
-    for item in tier.items:
-        start = min(max(item.start_s, last_end), duration_s)
-        end = min(max(item.end_s, start + _MIN_WIDTH_S), duration_s)
-        if end - start < _MIN_WIDTH_S:  # squeezed at the very end of the file
-            start = max(last_end, end - _MIN_WIDTH_S)
-        entries.append(Interval(round(start, 6), round(end, 6), item.label))
-        last_end = end
+    """Ordered, non-overlapping intervals of at least _MIN_WIDTH_S inside [0, duration_s]: words squeezed
+    against the end of the file are pushed back, so a TextGrid can always be written."""
+    starts = [float(i.start_s) for i in tier.items]
+    ends = [float(i.end_s) for i in tier.items]
+    floor = 0.0
+    for i in range(len(starts)):  # forward: order and minimum width
+        starts[i] = max(starts[i], floor)
+        ends[i] = max(ends[i], starts[i] + _MIN_WIDTH_S)
+        floor = ends[i]
+    ceiling = duration_s
+    for i in reversed(range(len(starts))):  # backward: stay inside the file
+        ends[i] = min(ends[i], ceiling)
+        starts[i] = max(0.0, min(starts[i], ends[i] - _MIN_WIDTH_S))
+        ceiling = starts[i]
+    entries = []
+    for item, start, end in zip(tier.items, starts, ends):
+        entries.append(Interval(min(round(start, 6), duration_s), min(round(end, 6), duration_s), item.label))
     return entries
 
 
