@@ -22,6 +22,30 @@ from frametool.bench.accuracy import run_accuracy
 HERE = Path(__file__).resolve().parent
 
 
+def speed_section(corpus: Path, model: str, summary: dict) -> str:
+    """Time the real command (`frametool align CORPUS --out TMP`) end to end in a fresh process."""
+    import re
+    import subprocess
+    import tempfile
+    import time
+
+    with tempfile.TemporaryDirectory() as tmp:
+        began = time.perf_counter()
+        run = subprocess.run([sys.executable, "-m", "frametool", "align", str(corpus), "--out", tmp,
+                              "--model", model], capture_output=True, text=True)
+        wall_s = time.perf_counter() - began
+    line = run.stderr.strip().splitlines()[0] if run.stderr.strip() else ""
+    audio = re.search(r"([0-9.]+) s of audio in ([0-9.]+) s", line)
+    audio_s, align_s = (float(audio.group(1)), float(audio.group(2))) if audio else (float("nan"),) * 2
+    summary["speed"] = {"audio_s": audio_s, "align_s": align_s, "process_wall_s": round(wall_s, 2),
+                        "rtf_align": round(align_s / audio_s, 5), "rtf_process": round(wall_s / audio_s, 5)}
+    return ("## Speed of `frametool align` (synthetic test corpus, this machine)\n\n"
+            f"`frametool align {corpus.name} --out DIR`: {audio_s:.0f} s of audio aligned in {align_s:.1f} s "
+            f"(real-time factor {align_s / audio_s:.4f}: reading audio and transcripts, features, model, "
+            f"decoding, writing TextGrids); the whole process including Python start-up and model loading "
+            f"took {wall_s:.1f} s (RTF {wall_s / audio_s:.4f}). Exit code {run.returncode}.\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--synthetic", type=Path, default=Path("/work/data/test"))
@@ -52,6 +76,8 @@ def main() -> None:
                         "is hand-placed (gold, 8 words). First onsets placed at 0.0 s by the reference are "
                         "not scored.\n\n```\n" + report.table() + "\n```\n")
         summary["eval_words"] = report.as_dict()
+    if (args.synthetic / "manifest.jsonl").exists():
+        sections.append(speed_section(args.synthetic, args.model, summary))
     args.out.write_text("\n".join(sections), encoding="utf-8")
     (args.out.with_suffix(".json")).write_text(json.dumps(summary, indent=1), encoding="utf-8")
     print("\n".join(sections))

@@ -58,3 +58,17 @@ def test_voice_splits_are_disjoint():
     assert not train & test and not train & dev and not dev & test
     assert not set(SPLITS["train"][1]) & set(SPLITS["test"][1])
     assert len(train) >= 30
+
+
+def test_festival_word_times_are_ordered():
+    from frametool.synth import festival
+
+    if not festival.available():
+        pytest.skip("festival is not installed")
+    results = festival.synthesize_phrases([["my", "friend", "is", "here"], ["hello"]], "kal_diphone")
+    assert len(results) == 2
+    spans = np.array(results[0].word_spans_s)
+    assert spans.shape == (4, 2) and np.all(np.diff(spans.ravel()) >= 0)
+    assert spans[-1, 1] <= len(results[0].samples) / results[0].sample_rate_hz
+    with pytest.raises(espeak.TimingError):
+        festival.synthesize_phrases([["one", "2"]], "kal_diphone")  # festival reads "2" as "two"

@@ -19,6 +19,7 @@ import soxr
 from frametool.annotation import Annotation, Item, Tier
 from frametool.synth.augment import augment
 from frametool.synth.espeak import Espeak, TimingError
+from frametool.synth.festival import available as festival_available
 from frametool.synth.vocabulary import random_sentence
 from frametool.synth.voices import Voice, voices
 from frametool.text.normalize import tokenize
@@ -38,6 +39,7 @@ class SynthConfig:
     min_words: int = 1
     max_words: int = 40
     jobs: int = 2
+    engines: tuple[str, ...] = ("espeak-ng", "festival")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,17 @@ class Utterance:
     words: list[tuple[str, float, float]]
 
 
+def _speak(phrases: list[list[str]], voice: Voice, rate_factor: float, pitch: int) -> list:
+    """One Synthesis per phrase, from the voice's engine."""
+    if voice.engine == "festival":
+        from frametool.synth.festival import synthesize_phrases
+
+        return synthesize_phrases(phrases, voice.variant, stretch=100.0 / (voice.rate_wpm * rate_factor))
+    engine = Espeak.get()
+    return [engine.synthesize(words, [" "] * len(words), voice.espeak_name, int(voice.rate_wpm * rate_factor),
+                              pitch, voice.pitch_range) for words in phrases]
+
+
 def synthesize_utterance(index: int, voice: Voice, config: SynthConfig) -> Utterance | None:
     """One utterance, or None when the synthesiser could not report every word's timing."""
     rng = random.Random(f"{config.seed}-{config.split}-{index}")
@@ -56,34 +69,31 @@ def synthesize_utterance(index: int, voice: Voice, config: SynthConfig) -> Utter
     n_words = min(config.max_words, max(config.min_words, int(rng.lognormvariate(2.3, 0.7))))
     transcript = random_sentence(rng, n_words)
     tokens = tokenize(transcript)
-    engine = Espeak.get()
-    rate = int(voice.rate_wpm * rng.uniform(0.85, 1.15))
+    rate_factor = rng.uniform(0.85, 1.15)
     pitch = int(np.clip(voice.pitch + rng.randint(-10, 10), 0, 99))
+    phrases: list[list] = [[]]  # token groups spoken without a break
+    for t, token in enumerate(tokens):
+        phrases[-1].append(token)
+        if t < len(tokens) - 1 and (token.pause_after or rng.random() < 0.07):
+            phrases.append([])
+    pauses_s = [rng.uniform(0.1, 0.8) if rng.random() < 0.85 else rng.uniform(0.8, 2.0) for _ in phrases[1:]]
+    try:
+        spoken = _speak([[w for tok in phrase for w in tok.spoken] for phrase in phrases], voice, rate_factor, pitch)
+    except TimingError:
+        return None
     pieces: list[np.ndarray] = [np.zeros(int(rng.uniform(0.05, 1.0) * SAMPLE_RATE_HZ), np.float32)]
     words: list[tuple[str, float, float]] = []
     cursor_s = len(pieces[0]) / SAMPLE_RATE_HZ
-    phrase: list = []
-    for t, token in enumerate(tokens):
-        phrase.append(token)
-        last = t == len(tokens) - 1
-        if not (last or token.pause_after or rng.random() < 0.07):
-            continue
-        spoken = [w for tok in phrase for w in tok.spoken]
-        try:
-            result = engine.synthesize(spoken, [" "] * len(spoken), voice.espeak_name, rate, pitch,
-                                       voice.pitch_range)
-        except TimingError:
-            return None
-        audio = soxr.resample(result.samples, result.sample_rate_hz, SAMPLE_RATE_HZ)
+    for p, (phrase, result) in enumerate(zip(phrases, spoken)):
+        audio = soxr.resample(result.samples, result.sample_rate_hz, SAMPLE_RATE_HZ).astype(np.float32)
         k = 0
         for tok in phrase:
             first, last_piece = result.word_spans_s[k], result.word_spans_s[k + len(tok.spoken) - 1]
             words.append((tok.text, cursor_s + first[0], cursor_s + last_piece[1]))
             k += len(tok.spoken)
-        pause_s = 0.0 if last else (rng.uniform(0.1, 0.8) if rng.random() < 0.85 else rng.uniform(0.8, 2.0))
-        pieces += [audio.astype(np.float32), np.zeros(int(pause_s * SAMPLE_RATE_HZ), np.float32)]
-        cursor_s += (len(audio) + int(pause_s * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
-        phrase = []
+        gap = int(pauses_s[p] * SAMPLE_RATE_HZ) if p < len(pauses_s) else 0
+        pieces += [audio, np.zeros(gap, np.float32)]
+        cursor_s += (len(audio) + gap) / SAMPLE_RATE_HZ
     pieces.append(np.zeros(int(rng.uniform(0.05, 1.0) * SAMPLE_RATE_HZ), np.float32))
     samples = np.concatenate(pieces)
     spans = [(a, b) for _, a, b in words]
@@ -106,7 +116,7 @@ def _write(utt: Utterance, out_dir: Path) -> dict:
     grid = render(Annotation(str(wav), duration_s, "synthetic", "align", (tier,)))
     (folder / f"{utt.utt_id}.TextGrid").write_text(grid, encoding="utf-8")
     return {"id": utt.utt_id, "audio": str(wav.relative_to(out_dir)), "transcript": utt.transcript,
-            "voice": utt.voice.name, "duration_s": round(duration_s, 4),
+            "voice": utt.voice.name, "set": utt.voice.engine, "duration_s": round(duration_s, 4),
             "words": [{"label": w, "start_s": round(a, 5), "end_s": round(b, 5)} for w, a, b in utt.words]}
 
 
@@ -119,7 +129,8 @@ def _work(args: tuple[int, Voice, SynthConfig]) -> dict | None:
 def generate(config: SynthConfig, progress=None) -> Path:
     """Generate until `config.hours` of audio are written; returns the manifest path."""
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    voice_list = voices(config.split, config.num_voices, config.seed)
+    engines = tuple(e for e in config.engines if e != "festival" or festival_available())
+    voice_list = voices(config.split, config.num_voices, config.seed, engines)
     manifest = config.out_dir / "manifest.jsonl"
     target_s = config.hours * 3600
     total_s, index = 0.0, 0

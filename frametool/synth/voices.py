@@ -1,6 +1,7 @@
 """The synthetic voices and which of them are kept out of training.
 
-A voice is an espeak-ng accent with a variant (a different speaker model) and a base rate and pitch.
+A voice is an espeak-ng accent with a variant (a different speaker model) and a base rate and pitch, or
+a Festival voice (diphone or HTS) with a base rate.
 Test voices use variants and an accent that training never hears; dev voices (for picking
 checkpoints) use yet other variants, so test numbers measure generalisation to unseen voices.
 """
@@ -21,6 +22,13 @@ DEV_VARIANTS = ("m5", "f5", "Lee", "rob")
 TEST_VARIANTS = ("f4", "m6", "klatt3", "Annie", "Gene", "grandma", "steph2", "iven2")
 
 _ESPEAK_VOICE = {"en-gb": "en"}
+
+FESTIVAL_SPLITS = {
+    "train": ("kal_diphone", "cmu_us_slt_arctic_hts"),
+    "dev": (),
+    "test": ("ked_diphone",),
+}
+FESTIVAL_SHARE = 0.2  # of the voices, when Festival is among the engines
 
 SPLITS = {
     "train": (TRAIN_ACCENTS, TRAIN_VARIANTS),
@@ -48,12 +56,17 @@ class Voice:
         return f"{_ESPEAK_VOICE.get(self.accent, self.accent)}+{self.variant}"
 
 
-def voices(split: str, count: int, seed: int) -> list[Voice]:
+def voices(split: str, count: int, seed: int, engines: tuple[str, ...] = ("espeak-ng",)) -> list[Voice]:
     """`count` distinct voices of one split (accent x variant x base rate and pitch)."""
     accents, variants = SPLITS[split]
     rng = random.Random(f"{split}-{seed}")
     pairs = [(a, v) for a in accents for v in variants]
     rng.shuffle(pairs)
-    chosen = [pairs[i % len(pairs)] for i in range(count)]
-    return [Voice("espeak-ng", a, v, rng.randint(130, 230), rng.randint(20, 80), rng.randint(20, 90))
-            for a, v in chosen]
+    festival_voices = FESTIVAL_SPLITS[split] if "festival" in engines else ()
+    n_festival = round(count * FESTIVAL_SHARE) if festival_voices else 0
+    chosen = [pairs[i % len(pairs)] for i in range(count - n_festival)]
+    result = [Voice("espeak-ng", a, v, rng.randint(130, 230), rng.randint(20, 80), rng.randint(20, 90))
+              for a, v in chosen]
+    result += [Voice("festival", "festival", festival_voices[i % len(festival_voices)],
+                     rng.randint(85, 115), 0, 0) for i in range(n_festival)]
+    return result
