@@ -54,7 +54,7 @@ def align(
     format: str = typer.Option("textgrid", "--format", "-f", help="textgrid, json, csv or tsv."),
     model: str = typer.Option("tiny-align", "--model", "-m", help="Bundled model name or local model folder."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Utterances per forward pass."),
+    batch_size: int = typer.Option(1, "--batch-size", help="Utterances per forward pass (1: fastest on CPU, outputs independent of batching)."),
     jobs: int = typer.Option(0, "--jobs", help="CPU threads for the model (0 = all cores)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose output exists (default: skip them)."),
     decode: str = typer.Option("median", "--decode", help="median (posterior median, default) or mode (the paper's)."),

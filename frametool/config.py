@@ -16,7 +16,7 @@ class AlignConfig:
     format: str = "textgrid"
     model: str = "tiny-align"
     device: str = "auto"
-    batch_size: int = 8
+    batch_size: int = 1  # 1 is fastest on CPU (no padding) and makes outputs independent of batching
     jobs: int = 0  # CPU threads; 0 = torch's default (all cores)
     overwrite: bool = False
     decode: str = "median"

@@ -87,3 +87,19 @@ def test_qwen_omni_thinker_gives_frame_states_at_25_hz():
         out2 = backbone(ids2, mask, feats, feat_mask, word_last, word_mask)
     assert not torch.allclose(out.frames[0], out2.frames[0])
     assert torch.allclose(out.frames[1], out2.frames[1], atol=1e-5)
+
+
+def test_repeated_prompt_queries_see_the_audio_and_leave_frames_unchanged():
+    torch.manual_seed(0)
+    plain = TinyAudioLM(TinyConfig(d_model=32, n_heads=2, enc_layers=1, dec_layers=1, dropout=0.0)).eval()
+    torch.manual_seed(0)
+    repeat = TinyAudioLM(TinyConfig(d_model=32, n_heads=2, enc_layers=1, dec_layers=1, dropout=0.0,
+                                    query_after_audio=True)).eval()
+    repeat.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        repeat.query_emb.normal_()
+    a = make_batch([tone_speech(0.6)], [tokenize("one two")])
+    c = make_batch([tone_speech(0.6, seed=3) * 0.1], [tokenize("one two")])
+    run = lambda m, b: m(b.feats, b.feat_lens, b.ids, b.word_index, b.word_last, b.word_mask)  # noqa: E731
+    assert torch.allclose(run(plain, a).frames, run(repeat, a).frames, atol=1e-5)  # causal: repeat comes after
+    assert not torch.allclose(run(repeat, a).words, run(repeat, c).words)  # queries see the audio

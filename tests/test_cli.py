@@ -39,7 +39,7 @@ def test_align_defaults(captured):
     assert runner.invoke(cli.app, ["align", "c", "-o", "-"]).exit_code == 0
     config = captured["config"]
     assert (config.format, config.decode, config.model, config.overwrite, config.batch_size, config.jobs) == \
-        ("textgrid", "median", "tiny-align", False, 8, 0)
+        ("textgrid", "median", "tiny-align", False, 1, 0)
 
 
 @pytest.mark.parametrize("args", [

@@ -1,7 +1,8 @@
 """frametool's own small audio LM: a conv + transformer audio encoder, then a causal transformer decoder
-over [prompt tokens; audio frames] (the prompt first, so every frame state is conditioned on it).
+over [prompt tokens; audio frames] (the prompt first, so every frame state is conditioned on it), and
+optionally the prompt once more after the audio, whose word states then see the audio too.
 
-Shapes: log-mel (B, Tm, M) at 10 ms -> encoder (B, T, H) at 20 ms -> decoder over (B, L + T, H).
+Shapes: log-mel (B, Tm, M) at 10 ms -> encoder (B, T, H) at 20 ms -> decoder over (B, L + T [+ L], H).
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class TinyConfig:
     dropout: float = 0.1
     vocab_size: int = len(VOCAB)
     max_words: int = 256  # word-index embeddings (index taken modulo this)
+    # repeat the prompt after the audio and take word queries there, so they can attend to the audio
+    query_after_audio: bool = False
 
     @property
     def frame_shift_s(self) -> float:
@@ -70,6 +73,8 @@ class TinyAudioLM(nn.Module):
         self.decoder = _stack(config, config.dec_layers)
         self.dec_norm = nn.LayerNorm(d)
         self.lm_head = nn.Linear(d, config.vocab_size, bias=False)  # for the token baseline
+        if config.query_after_audio:
+            self.query_emb = nn.Parameter(torch.zeros(d))  # marks the repeated prompt
 
     @property
     def frame_shift_s(self) -> float:
@@ -97,9 +102,14 @@ class TinyAudioLM(nn.Module):
                            word_index % self.config.max_words)
         text = (self.token_emb(ids) + self.word_emb(widx) + self.type_emb.weight[0]
                 + sinusoids(L, audio.shape[2], ids.device)[None])
-        seq = torch.cat([text, audio + self.type_emb.weight[1]], dim=1)  # (B, L + T, H)
-        pad = torch.cat([ids == PAD, ~frame_mask], dim=1)
-        causal = torch.ones(L + T, L + T, dtype=torch.bool, device=ids.device).triu(1)  # True = blocked
+        parts, pads = [text, audio + self.type_emb.weight[1]], [ids == PAD, ~frame_mask]
+        if self.config.query_after_audio:
+            parts.append(text + self.query_emb)
+            pads.append(ids == PAD)
+        seq, pad = torch.cat(parts, dim=1), torch.cat(pads, dim=1)  # (B, S, H), (B, S)
+        S = seq.shape[1]
+        causal = torch.ones(S, S, dtype=torch.bool, device=ids.device).triu(1)  # True = blocked
         h = self.dec_norm(self.decoder(seq, mask=causal, src_key_padding_mask=pad))
-        words = torch.gather(h[:, :L], 1, word_last.clamp_min(0)[..., None].expand(-1, -1, h.shape[2]))
-        return BackboneOutput(h[:, L:], frame_mask, words, word_mask, self.frame_shift_s)
+        query_states = h[:, L + T:] if self.config.query_after_audio else h[:, :L]
+        words = torch.gather(query_states, 1, word_last.clamp_min(0)[..., None].expand(-1, -1, h.shape[2]))
+        return BackboneOutput(h[:, L:L + T], frame_mask, words, word_mask, self.frame_shift_s)

@@ -120,7 +120,7 @@ class AccuracyReport:
 
 
 def run_accuracy(corpus: Path, reference: Path | None, model_name: str, peer: str | None,
-                 decode: str = "median", batch_size: int = 8) -> AccuracyReport:
+                 decode: str = "median", batch_size: int = 1) -> AccuracyReport:
     from frametool.model import load_model
 
     utterances = sorted(load_utterances(corpus, reference), key=lambda u: len(u.samples))

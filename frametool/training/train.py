@@ -110,7 +110,8 @@ def train(config: TrainConfig, log=print) -> Path:
     if config.init_from:
         from frametool.model import load_model
 
-        model.load_state_dict(load_model(config.init_from).state_dict())
+        missing, unexpected = model.load_state_dict(load_model(config.init_from).state_dict(), strict=False)
+        log(f"warm start from {config.init_from}; new parameters: {missing}; unused: {unexpected}")
     log(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
