@@ -55,3 +55,12 @@ def test_median_splits_mass_between_two_frames():
     offset = peaked(20, [15])
     times = decode_words(onset, offset, grid, "median")
     assert times.start_s[0] == pytest.approx(5 * 0.02, abs=1e-6)  # boundary between the two frames
+
+
+def test_sub_frame_gaps_close_but_real_pauses_stay():
+    grid = FrameGrid(0.02, 60)
+    onset, offset = peaked(60, [5, 20, 40]), peaked(60, [19, 30, 50])
+    offset[0, 20] = 8.0  # word 0 ends at the 19/20 frame edge (0.40 s), word 1 starts mid-frame 20 (0.41 s)
+    times = decode_words(onset, offset, grid, "median")
+    assert times.end_s[0] == times.start_s[1]  # gap < one frame -> one shared boundary
+    assert times.start_s[2] - times.end_s[1] > 0.15  # a real pause is kept

@@ -90,6 +90,11 @@ def decode_words(onset_logits: np.ndarray, offset_logits: np.ndarray, grid: Fram
         starts[i] = max(start_c[i], floor)
         ends[i] = max(end_c[i], starts[i])
         floor = ends[i]
+    # a gap shorter than one frame is not a resolvable pause: adjacent words share one boundary
+    for i in range(W - 1):
+        if starts[i + 1] - ends[i] < 1.0:
+            shared = max((ends[i] + starts[i + 1]) / 2, starts[i])
+            ends[i] = starts[i + 1] = min(shared, ends[i + 1])
     mass_on = np.array([np.exp(on[i, max(a[i] - 1, 0):a[i] + 2]).sum() for i in range(W)])
     mass_off = np.array([np.exp(off[i, max(b[i] - 1, 0):b[i] + 2]).sum() for i in range(W)])
     return WordTimes(grid.time_of(starts), grid.time_of(ends), grid.time_of(start_q[:, [0, 2]]),

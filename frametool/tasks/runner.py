@@ -85,7 +85,6 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
     `progress(advance)` is optional."""
     from frametool.model import load_model
 
-    started = time.time()
     items = discover(config.corpus, config.transcripts) if items is None else items
     summary = RunSummary(total=len(items))
     to_stdout = config.out == "-"
@@ -94,6 +93,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
     model_name = model.config.name
     max_words = model.backbone.config.max_words
     stopped = False  # the reader of --out - went away
+    started = time.time()  # after model loading: wall_s is the time spent on the corpus
     pending: list[tuple[CorpusItem, object, list]] = []
 
     def fail(path, stage, message):
