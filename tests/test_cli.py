@@ -84,3 +84,18 @@ def test_train_overrides_reach_config(tmp_path):
     config = load_recipe(recipe, ["steps=7", "lr=0.5", "name=x"])
     assert (config.steps, config.lr, config.name, config.backbone) == (7, 0.5, "x", {"d_model": 64})
     assert Path(config.out_dir) == (tmp_path / "c").resolve()
+
+
+@pytest.mark.slow
+def test_train_runs_a_few_steps_on_cpu(tmp_path):
+    """A real (tiny) training run on a generated corpus: `frametool train` end to end."""
+    from frametool.synth.generate import SynthConfig, generate
+    from frametool.training.train import load_recipe, train
+
+    manifest = generate(SynthConfig(tmp_path / "data", split="dev", hours=60 / 3600, num_voices=2, seed=0, jobs=1))
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[train]\ntrain_manifest = "{manifest}"\ndev_manifest = "{manifest}"\n'
+                      f'out_dir = "{tmp_path / "run"}"\nsteps = 3\neval_every = 3\nsave_every = 3\n'
+                      'device = "cpu"\n[backbone]\nd_model = 32\nn_heads = 2\nenc_layers = 1\ndec_layers = 1\n')
+    best = train(load_recipe(recipe), log=lambda line: None)
+    assert (best / "model.safetensors").exists() and (best / "config.json").exists()

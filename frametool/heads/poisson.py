@@ -78,7 +78,7 @@ def pointer_nll(log_intensity: torch.Tensor, frame_mask: torch.Tensor, word_mask
     log_intensity (B, C, W, T); frame_mask (B, T); word_mask (B, W); target_frames (B, C, W).
     """
     B, C, W, T = log_intensity.shape
-    l = _masked(log_intensity, frame_mask[:, None, None, :])  # (B, C, W, T)
+    l = _masked(log_intensity.float(), frame_mask[:, None, None, :])  # (B, C, W, T), fp32 under autocast
     picked = torch.gather(l, 3, target_frames.clamp_min(0)[..., None])[..., 0]  # (B, C, W)
     log_total = torch.logsumexp(l, dim=3) + math.log(frame_shift_s)  # (B, C, W)
     if variant == "full":

@@ -43,6 +43,7 @@ class TrainConfig:
     loss_variant: str = "conditional"
     max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
     init_from: str = ""  # warm start from a model folder
+    device: str = "auto"  # auto | cpu | cuda (bf16 autocast on CUDA)
     backbone: dict = field(default_factory=dict)
     data_recipe: dict = field(default_factory=dict)
 
@@ -112,7 +113,11 @@ def train(config: TrainConfig, log=print) -> Path:
 
         missing, unexpected = model.load_state_dict(load_model(config.init_from).state_dict(), strict=False)
         log(f"warm start from {config.init_from}; new parameters: {missing}; unused: {unexpected}")
-    log(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
+    from frametool.model import resolve_device
+
+    device = resolve_device(config.device)
+    model.to(device)
+    log(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M on {device}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     def lr_at(step: int) -> float:
@@ -135,7 +140,9 @@ def train(config: TrainConfig, log=print) -> Path:
         for group in batches(train_set, config.batch_seconds, config.max_batch_size, rng):
             batch, targets = load_batch([train_set[i] for i in group], model.backbone.frame_shift_s,
                                         model.backbone.num_frames)
-            logits, out = model(batch)
+            batch, targets = batch.to(device), targets.to(device)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits, out = model(batch)
             loss = pointer_nll(logits, out.frame_mask, batch.word_mask, targets,
                                model.backbone.frame_shift_s, config.loss_variant)
             optimizer.zero_grad(set_to_none=True)
