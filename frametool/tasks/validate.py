@@ -11,6 +11,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from frametool.config import AlignConfig
 from frametool.errors import InputError
 from frametool.tasks.corpus import CorpusItem, discover, read_transcript
 
@@ -34,7 +35,7 @@ class FileReport:
         return self.words / self.duration_s
 
 
-def check_item(item: CorpusItem, max_duration_s: float = 120.0) -> FileReport:
+def check_item(item: CorpusItem, max_duration_s: float = AlignConfig.max_duration_s) -> FileReport:
     report = FileReport(str(item.audio), str(item.transcript or ""))
     try:
         report.words = len(read_transcript(item))

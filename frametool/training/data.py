@@ -58,8 +58,7 @@ def batches(examples: list[Example], max_seconds: float, max_size: int, rng: ran
     return groups
 
 
-def load_batch(examples: list[Example], frame_shift_s: float,
-               num_frames=None) -> tuple[Batch, torch.Tensor]:
+def load_batch(examples: list[Example], frame_shift_s: float, num_frames) -> tuple[Batch, torch.Tensor]:
     """Model inputs and (B, 2, W) target frames (onset, offset); -1 where a word does not exist."""
     waves = [load_audio(e.audio).samples for e in examples]
     batch = make_batch(waves, [e.tokens for e in examples])
@@ -67,9 +66,7 @@ def load_batch(examples: list[Example], frame_shift_s: float,
     targets = torch.full((len(examples), 2, W), -1, dtype=torch.long)
     for b, e in enumerate(examples):
         # the model's own frame count, so no target can fall on a masked frame past the end
-        n_frames = int(num_frames(batch.feat_lens[b:b + 1])[0]) if num_frames else \
-            FrameGrid.covering(len(waves[b]) / 16000, frame_shift_s).num_frames
-        grid = FrameGrid(frame_shift_s, n_frames)
+        grid = FrameGrid(frame_shift_s, int(num_frames(batch.feat_lens[b:b + 1])[0]))
         spans = np.asarray(e.spans_s)
         targets[b, 0, : len(spans)] = torch.from_numpy(grid.frame_of(spans[:, 0]))
         targets[b, 1, : len(spans)] = torch.from_numpy(grid.frame_of(np.maximum(spans[:, 1] - 1e-6, 0)))
