@@ -55,25 +55,30 @@ class Batch:
 
 
 def make_batch(waveforms: list[np.ndarray], transcripts: list[list[Token]],
-               features: FeatureConfig = FeatureConfig()) -> Batch:
-    """Pad a list of 16 kHz waveforms and tokenised transcripts into model inputs."""
-    feats = [log_mel(torch.from_numpy(np.asarray(w, dtype=np.float32))[None], features)[0]
+               features: FeatureConfig = FeatureConfig(), device: torch.device | str = "cpu") -> Batch:
+    """Pad a list of 16 kHz waveforms and tokenised transcripts into model inputs on `device`
+    (features are computed there, so a GPU also does the STFTs)."""
+    feats = [log_mel(torch.from_numpy(np.asarray(w, dtype=np.float32)).to(device)[None], features)[0]
              for w in waveforms]
     prompts = [encode_words(t) for t in transcripts]
     B = len(feats)
     Tm, L = max(f.shape[0] for f in feats), max(len(p.ids) for p in prompts)
     W = max(1, max(len(p.word_last) for p in prompts))
-    batch = Batch(torch.zeros(B, Tm, features.n_mels), torch.zeros(B, dtype=torch.long),
-                  torch.full((B, L), PAD, dtype=torch.long), torch.full((B, L), -1, dtype=torch.long),
-                  torch.zeros(B, W, dtype=torch.long), torch.zeros(B, W, dtype=torch.bool))
-    for b, (f, p) in enumerate(zip(feats, prompts)):
-        batch.feats[b, : f.shape[0]] = f
-        batch.feat_lens[b] = f.shape[0]
-        batch.ids[b, : len(p.ids)] = torch.tensor(p.ids)
-        batch.word_index[b, : len(p.ids)] = torch.tensor(p.word_index)
-        batch.word_last[b, : len(p.word_last)] = torch.tensor(p.word_last, dtype=torch.long)
-        batch.word_mask[b, : len(p.word_last)] = True
-    return batch
+    ids = torch.full((B, L), PAD, dtype=torch.long)
+    word_index = torch.full((B, L), -1, dtype=torch.long)
+    word_last = torch.zeros(B, W, dtype=torch.long)
+    word_mask = torch.zeros(B, W, dtype=torch.bool)
+    for b, p in enumerate(prompts):
+        ids[b, : len(p.ids)] = torch.tensor(p.ids)
+        word_index[b, : len(p.ids)] = torch.tensor(p.word_index)
+        word_last[b, : len(p.word_last)] = torch.tensor(p.word_last, dtype=torch.long)
+        word_mask[b, : len(p.word_last)] = True
+    padded = torch.zeros(B, Tm, features.n_mels, device=device)
+    for b, f in enumerate(feats):
+        padded[b, : f.shape[0]] = f
+    feat_lens = torch.tensor([f.shape[0] for f in feats], dtype=torch.long)
+    return Batch(padded, feat_lens.to(device), ids.to(device), word_index.to(device), word_last.to(device),
+                 word_mask.to(device))
 
 
 class FrameModel(nn.Module):

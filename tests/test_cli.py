@@ -99,3 +99,28 @@ def test_train_runs_a_few_steps_on_cpu(tmp_path):
                       'device = "cpu"\n[backbone]\nd_model = 32\nn_heads = 2\nenc_layers = 1\ndec_layers = 1\n')
     best = train(load_recipe(recipe), log=lambda line: None)
     assert (best / "model.safetensors").exists() and (best / "config.json").exists()
+
+
+def test_synth_flags_reach_config(monkeypatch, tmp_path):
+    from frametool.synth import generate as generate_module
+
+    seen = {}
+    monkeypatch.setattr(generate_module, "generate", lambda config: seen.setdefault("config", config) and "m")
+    result = runner.invoke(cli.app, ["synth", str(tmp_path), "--split", "test", "--hours", "0.5", "--voices", "7",
+                                     "--seed", "3", "--clean", "--jobs", "4", "--max-words", "60",
+                                     "--engines", "festival"])
+    assert result.exit_code == 0, result.output
+    c = seen["config"]
+    assert (c.out_dir, c.split, c.hours, c.num_voices, c.seed, c.augment, c.jobs, c.max_words, c.engines) == \
+        (tmp_path, "test", 0.5, 7, 3, False, 4, 60, ("festival",))
+    assert runner.invoke(cli.app, ["synth", str(tmp_path), "--engines", "flute"]).exit_code == 2
+
+
+def test_train_recipe_extra_manifests_and_save_dtype(tmp_path):
+    from frametool.training.train import load_recipe
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[train]\ntrain_manifest = "a"\ndev_manifest = "b"\nout_dir = "c"\n')
+    config = load_recipe(recipe, ["extra_manifests=x/m.jsonl,/abs/n.jsonl", "save_dtype=float16"])
+    assert config.extra_manifests == (str((tmp_path / "x/m.jsonl").resolve()), "/abs/n.jsonl")
+    assert config.save_dtype == "float16"

@@ -72,3 +72,16 @@ def test_festival_word_times_are_ordered():
     assert spans[-1, 1] <= len(results[0].samples) / results[0].sample_rate_hz
     with pytest.raises(espeak.TimingError):
         festival.synthesize_phrases([["one", "2"]], "kal_diphone")  # festival reads "2" as "two"
+
+
+def test_festival_voice_splits_are_disjoint_and_installed_only(monkeypatch):
+    from frametool.synth import festival, voices as voices_module
+
+    splits = voices_module.FESTIVAL_SPLITS
+    assert not set(splits["train"]) & set(splits["test"]) and not set(splits["train"]) & set(splits["dev"])
+    monkeypatch.setattr(festival, "installed_voices", lambda: frozenset({"kal_diphone", "ked_diphone"}))
+    train = voices("train", 10, 0, ("espeak-ng", "festival"))
+    assert {v.variant for v in train if v.engine == "festival"} == {"kal_diphone"}
+    test = voices("test", 10, 0, ("espeak-ng", "festival"))
+    assert {v.variant for v in test if v.engine == "festival"} == {"ked_diphone"}
+    assert all(v.engine == "espeak-ng" for v in voices("dev", 10, 0, ("espeak-ng", "festival")))

@@ -6,6 +6,7 @@ one utterance are spoken by one Festival process.
 """
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import tempfile
@@ -35,6 +36,21 @@ _SCRIPT = """(voice_{voice})
 
 def available() -> bool:
     return shutil.which("festival") is not None
+
+
+@functools.lru_cache(maxsize=1)
+def installed_voices() -> frozenset[str]:
+    """Names of the voices this machine's Festival can load (empty when Festival is missing)."""
+    if not available():
+        return frozenset()
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "voices.scm"
+        script.write_text("(print (mapcar car voice-locations))\n")
+        try:
+            run = subprocess.run(["festival", "--batch", str(script)], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return frozenset()
+    return frozenset(run.stdout.replace("(", " ").replace(")", " ").split())
 
 
 def synthesize_phrases(phrases: list[list[str]], voice: str, stretch: float = 1.0) -> list[Synthesis]:

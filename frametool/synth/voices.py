@@ -23,12 +23,14 @@ TEST_VARIANTS = ("f4", "m6", "klatt3", "Annie", "Gene", "grandma", "steph2", "iv
 
 _ESPEAK_VOICE = {"en-gb": "en"}
 
+# Festival voices: diphone voices (kal, ked, rab, don) and MBROLA diphone voices (us1-3, en1) are
+# concatenations of recorded human speech; slt is an HTS voice. Voices missing on the machine are skipped.
 FESTIVAL_SPLITS = {
-    "train": ("kal_diphone", "cmu_us_slt_arctic_hts"),
-    "dev": (),
-    "test": ("ked_diphone",),
+    "train": ("kal_diphone", "cmu_us_slt_arctic_hts", "us1_mbrola", "us3_mbrola", "en1_mbrola", "rab_diphone"),
+    "dev": ("don_diphone",),
+    "test": ("ked_diphone", "us2_mbrola"),
 }
-FESTIVAL_SHARE = 0.2  # of the voices, when Festival is among the engines
+FESTIVAL_SHARE = 0.4  # of the voices, when Festival is among the engines
 
 SPLITS = {
     "train": (TRAIN_ACCENTS, TRAIN_VARIANTS),
@@ -56,13 +58,20 @@ class Voice:
         return f"{_ESPEAK_VOICE.get(self.accent, self.accent)}+{self.variant}"
 
 
+def installed_festival_voices(wanted: tuple[str, ...]) -> tuple[str, ...]:
+    from frametool.synth.festival import installed_voices
+
+    have = installed_voices()
+    return tuple(v for v in wanted if v in have)
+
+
 def voices(split: str, count: int, seed: int, engines: tuple[str, ...] = ("espeak-ng",)) -> list[Voice]:
     """`count` distinct voices of one split (accent x variant x base rate and pitch)."""
     accents, variants = SPLITS[split]
     rng = random.Random(f"{split}-{seed}")
     pairs = [(a, v) for a in accents for v in variants]
     rng.shuffle(pairs)
-    festival_voices = FESTIVAL_SPLITS[split] if "festival" in engines else ()
+    festival_voices = installed_festival_voices(FESTIVAL_SPLITS[split]) if "festival" in engines else ()
     n_festival = round(count * FESTIVAL_SHARE) if festival_voices else 0
     chosen = [pairs[i % len(pairs)] for i in range(count - n_festival)]
     result = [Voice("espeak-ng", a, v, rng.randint(130, 230), rng.randint(20, 80), rng.randint(20, 90))

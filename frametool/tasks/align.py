@@ -29,10 +29,8 @@ def align_batch(model, requests: list[AlignRequest], decode: str = "median") -> 
     """Align several (audio, transcript) pairs in one forward pass."""
     from frametool.model import make_batch
 
-    batch = make_batch([r.samples for r in requests], [r.tokens for r in requests])
     device = next(model.parameters()).device
-    if device.type != "cpu":
-        batch = batch.to(device)
+    batch = make_batch([r.samples for r in requests], [r.tokens for r in requests], device=device)
     with torch.inference_mode():
         logits, out = model(batch)  # (B, C, W, T)
     logits, frame_mask = logits.float().cpu(), out.frame_mask.cpu()

@@ -24,11 +24,18 @@ class Example:
     duration_s: float
 
 
-def read_manifest(path: Path) -> list[Example]:
-    """Rows whose transcript tokenises to exactly its timed words; others are skipped."""
+def read_manifest(path: Path, growing: bool = False) -> list[Example]:
+    """Rows whose transcript tokenises to exactly its timed words; others are skipped.
+
+    `growing`: the manifest is still being written (a generator runs beside training), so a last line
+    without its newline is not read yet.
+    """
     root = path.parent
     examples = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    text = path.read_text(encoding="utf-8")
+    if growing and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    for line in text.splitlines():
         if not line.strip():
             continue
         row = json.loads(line)
@@ -58,19 +65,20 @@ def batches(examples: list[Example], max_seconds: float, max_size: int, rng: ran
     return groups
 
 
-def load_batch(examples: list[Example], frame_shift_s: float, num_frames) -> tuple[Batch, torch.Tensor]:
-    """Model inputs and (B, 2, W) target frames (onset, offset); -1 where a word does not exist."""
+def load_batch(examples: list[Example], frame_shift_s: float, num_frames,
+               device: torch.device | str = "cpu") -> tuple[Batch, torch.Tensor]:
+    """Model inputs and (B, 2, W) target frames (onset, offset) on `device`; -1 where a word does not exist."""
     waves = [load_audio(e.audio).samples for e in examples]
-    batch = make_batch(waves, [e.tokens for e in examples])
+    batch = make_batch(waves, [e.tokens for e in examples], device=device)
     W = batch.word_mask.shape[1]
     targets = torch.full((len(examples), 2, W), -1, dtype=torch.long)
     for b, e in enumerate(examples):
         # the model's own frame count, so no target can fall on a masked frame past the end
-        grid = FrameGrid(frame_shift_s, int(num_frames(batch.feat_lens[b:b + 1])[0]))
+        grid = FrameGrid(frame_shift_s, int(num_frames(batch.feat_lens[b:b + 1].cpu())[0]))
         spans = np.asarray(e.spans_s)
         targets[b, 0, : len(spans)] = torch.from_numpy(grid.frame_of(spans[:, 0]))
         targets[b, 1, : len(spans)] = torch.from_numpy(grid.frame_of(np.maximum(spans[:, 1] - 1e-6, 0)))
-    return batch, targets
+    return batch, targets.to(device)
 
 
 def audio_seconds(path: Path) -> float:

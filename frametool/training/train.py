@@ -44,6 +44,9 @@ class TrainConfig:
     max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
     init_from: str = ""  # warm start from a model folder
     device: str = "auto"  # auto | cpu | cuda (bf16 autocast on CUDA)
+    extra_manifests: tuple[str, ...] = ()  # more training manifests, e.g. ones still being generated
+    save_dtype: str = "float32"  # float32 | float16 | bfloat16 (checkpoint weights)
+    reload_every: int = 0  # re-read the training manifests every N steps (0 = never)
     backbone: dict = field(default_factory=dict)
     data_recipe: dict = field(default_factory=dict)
 
@@ -70,6 +73,10 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
     for key in ("train_manifest", "dev_manifest", "out_dir", "init_from"):
         if flat.get(key) and not Path(flat[key]).is_absolute():
             flat[key] = str((base / flat[key]).resolve())
+    if isinstance(flat.get("extra_manifests"), str):
+        flat["extra_manifests"] = [m for m in flat["extra_manifests"].split(",") if m]
+    flat["extra_manifests"] = tuple(str((base / m).resolve()) if not Path(m).is_absolute() else m
+                                    for m in flat.get("extra_manifests", ()))
     try:
         return TrainConfig(**flat)
     except TypeError as exc:
@@ -98,7 +105,14 @@ def train(config: TrainConfig, log=print) -> Path:
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     torch.set_num_threads(config.threads)
-    train_set = read_manifest(Path(config.train_manifest))
+    def read_training_set() -> list:
+        found = read_manifest(Path(config.train_manifest))
+        for extra in config.extra_manifests:
+            if Path(extra).exists():
+                found += read_manifest(Path(extra), growing=True)
+        return found
+
+    train_set = read_training_set()
     dev_set = read_manifest(Path(config.dev_manifest))
     random.Random(1).shuffle(dev_set)
     log(f"train {len(train_set)} utterances ({sum(e.duration_s for e in train_set) / 3600:.2f} h), "
@@ -128,6 +142,9 @@ def train(config: TrainConfig, log=print) -> Path:
             progress = max(progress, (time.time() - started) / 60 / config.max_minutes)
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
+    save_dtype = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(config.save_dtype)
+    if config.save_dtype not in ("float32", "float16", "bfloat16"):
+        raise UsageError(f"save_dtype must be float32, float16 or bfloat16, not {config.save_dtype!r}")
     started = time.time()
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
     out_dir = Path(config.out_dir)
@@ -139,8 +156,7 @@ def train(config: TrainConfig, log=print) -> Path:
     while step < config.steps:
         for group in batches(train_set, config.batch_seconds, config.max_batch_size, rng):
             batch, targets = load_batch([train_set[i] for i in group], model.backbone.frame_shift_s,
-                                        model.backbone.num_frames)
-            batch, targets = batch.to(device), targets.to(device)
+                                        model.backbone.num_frames, device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 logits, out = model(batch)
             loss = pointer_nll(logits, out.frame_mask, batch.word_mask, targets,
@@ -157,7 +173,7 @@ def train(config: TrainConfig, log=print) -> Path:
                     f"{(time.time() - started) / 60:.1f} min")
                 running = []
             if step % config.save_every == 0:
-                save_model(model, out_dir / "last")
+                save_model(model, out_dir / "last", save_dtype)
             timed_out = config.max_minutes and (time.time() - started) / 60 > config.max_minutes
             if step % config.eval_every == 0 or step >= config.steps or timed_out:
                 scores = evaluate(model, dev_set, config.dev_limit)
@@ -165,11 +181,16 @@ def train(config: TrainConfig, log=print) -> Path:
                 log(f"dev step {step}: {scores}")
                 if score > best:
                     best = score
-                    save_model(model, out_dir / "best")
+                    save_model(model, out_dir / "best", save_dtype)
                     log(f"new best {best}")
             if step >= config.steps or timed_out:
                 break
+            if config.reload_every and step % config.reload_every == 0:
+                train_set = read_training_set()
+                log(f"step {step}: training set now {len(train_set)} utterances "
+                    f"({sum(e.duration_s for e in train_set) / 3600:.2f} h)")
+                break  # new batches over the grown set
         if config.max_minutes and (time.time() - started) / 60 > config.max_minutes:
             break
-    save_model(model, out_dir / "last")
+    save_model(model, out_dir / "last", save_dtype)
     return out_dir / "best"
