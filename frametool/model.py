@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from frametool.audio.features import FeatureConfig, log_mel
+from frametool.audio.features import FeatureConfig, log_mel_batch
 from frametool.backbones.base import BackboneOutput
 from frametool.backbones.tiny import TinyAudioLM, TinyConfig
 from frametool.errors import ModelError
@@ -58,8 +58,8 @@ def make_batch(waveforms: list[np.ndarray], transcripts: list[list[Token]],
                features: FeatureConfig = FeatureConfig(), device: torch.device | str = "cpu") -> Batch:
     """Pad a list of 16 kHz waveforms and tokenised transcripts into model inputs on `device`
     (features are computed there, so a GPU also does the STFTs)."""
-    feats = [log_mel(torch.from_numpy(np.asarray(w, dtype=np.float32)).to(device)[None], features)[0]
-             for w in waveforms]
+    feats = log_mel_batch([torch.from_numpy(np.asarray(w, dtype=np.float32)).to(device) for w in waveforms],
+                          features)
     prompts = [encode_words(t) for t in transcripts]
     B = len(feats)
     Tm, L = max(f.shape[0] for f in feats), max(len(p.ids) for p in prompts)

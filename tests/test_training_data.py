@@ -19,3 +19,17 @@ def test_growing_manifest_skips_the_unfinished_last_line(tmp_path):
     assert examples[0].spans_s == [(0.1, 0.4), (0.5, 0.9)]
     with pytest.raises(json.JSONDecodeError):
         read_manifest(path)  # a finished manifest must be whole
+
+
+def test_prefetched_keeps_order_and_loads_each_group_once():
+    from frametool.training.data import prefetched
+
+    calls = []
+
+    def load(group):
+        calls.append(tuple(group))
+        return sum(group)
+
+    groups = [[i, i + 1] for i in range(0, 20, 2)]
+    assert list(prefetched(groups, load, depth=3, workers=2)) == [(g, sum(g)) for g in groups]
+    assert sorted(calls) == sorted(tuple(g) for g in groups)

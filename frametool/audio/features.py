@@ -45,3 +45,24 @@ def log_mel(samples: torch.Tensor, config: FeatureConfig = FeatureConfig()) -> t
     mean = logmel.mean(dim=(1, 2), keepdim=True)
     std = logmel.std(dim=(1, 2), keepdim=True).clamp_min(1e-3)
     return (logmel - mean) / std
+
+
+def log_mel_batch(waveforms: list[torch.Tensor], config: FeatureConfig = FeatureConfig()) -> list[torch.Tensor]:
+    """Per-utterance `log_mel` of several 1-D waveforms with one STFT call: each is reflect-padded by
+    itself (as `center=True` does) before the batch is zero-padded, so every result equals `log_mel`
+    of that waveform alone (up to float rounding)."""
+    half = config.n_fft // 2
+    if len(waveforms) == 1 or min(w.shape[0] for w in waveforms) <= half:
+        return [log_mel(w[None], config)[0] for w in waveforms]
+    padded = [torch.nn.functional.pad(w[None, None], (half, half), mode="reflect")[0, 0] for w in waveforms]
+    longest = max(p.shape[0] for p in padded)
+    stacked = torch.stack([torch.nn.functional.pad(p, (0, longest - p.shape[0])) for p in padded])
+    window = torch.hann_window(config.n_fft, device=stacked.device)
+    spec = torch.stft(stacked, config.n_fft, config.hop_length, window=window, center=False, return_complex=True)
+    mel = torch.matmul((spec.abs() ** 2).transpose(1, 2), _filterbank(config).to(stacked.device))
+    logmel = torch.log10(mel.clamp_min(1e-10))
+    out = []
+    for b, w in enumerate(waveforms):
+        x = logmel[b, : w.shape[0] // config.hop_length]
+        out.append((x - x.mean()) / x.std().clamp_min(1e-3))
+    return out

@@ -65,10 +65,32 @@ def batches(examples: list[Example], max_seconds: float, max_size: int, rng: ran
     return groups
 
 
+def load_waves(examples: list[Example]) -> list[np.ndarray]:
+    return [load_audio(e.audio).samples for e in examples]
+
+
+def prefetched(groups, load, depth: int = 4, workers: int = 4):
+    """Yield (group, load(group)) in order while up to `depth` later groups load in threads."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        pending = deque()
+        for group in groups:
+            pending.append((group, pool.submit(load, group)))
+            if len(pending) > depth:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
 def load_batch(examples: list[Example], frame_shift_s: float, num_frames,
-               device: torch.device | str = "cpu") -> tuple[Batch, torch.Tensor]:
+               device: torch.device | str = "cpu", waves: list[np.ndarray] | None = None) -> tuple[Batch, torch.Tensor]:
     """Model inputs and (B, 2, W) target frames (onset, offset) on `device`; -1 where a word does not exist."""
-    waves = [load_audio(e.audio).samples for e in examples]
+    if waves is None:
+        waves = load_waves(examples)
     batch = make_batch(waves, [e.tokens for e in examples], device=device)
     W = batch.word_mask.shape[1]
     targets = torch.full((len(examples), 2, W), -1, dtype=torch.long)

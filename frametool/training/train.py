@@ -20,7 +20,7 @@ from frametool.errors import UsageError
 from frametool.heads.poisson import pointer_nll
 from frametool.model import FrameModel, ModelConfig, save_model
 from frametool.tasks.align import AlignRequest, align_batch
-from frametool.training.data import batches, load_batch, read_manifest
+from frametool.training.data import batches, load_batch, load_waves, prefetched, read_manifest
 
 
 @dataclass(frozen=True)
@@ -154,9 +154,11 @@ def train(config: TrainConfig, log=print) -> Path:
     model.train()
     running = []
     while step < config.steps:
-        for group in batches(train_set, config.batch_seconds, config.max_batch_size, rng):
-            batch, targets = load_batch([train_set[i] for i in group], model.backbone.frame_shift_s,
-                                        model.backbone.num_frames, device)
+        current = train_set
+        groups = batches(current, config.batch_seconds, config.max_batch_size, rng)
+        for group, waves in prefetched(groups, lambda g: load_waves([current[i] for i in g])):
+            batch, targets = load_batch([current[i] for i in group], model.backbone.frame_shift_s,
+                                        model.backbone.num_frames, device, waves)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 logits, out = model(batch)
             loss = pointer_nll(logits, out.frame_mask, batch.word_mask, targets,
