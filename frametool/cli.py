@@ -120,13 +120,14 @@ def validate(
     corpus: str = typer.Argument(..., help="Corpus folder, one audio file, or - for paths on stdin."),
     transcripts: Optional[Path] = typer.Option(None, "--transcripts", help="Folder of transcripts mirroring the corpus."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the per-file TSV report here."),
+    model: str = typer.Option("tiny-align", "--model", "-m", help="Check against this model's limits (duration, words)."),
 ) -> None:
     """Check a corpus before aligning it: transcripts, audio, durations, speaking rates. Exit 1 on problems."""
     from frametool.tasks.validate import render_tsv, validate_corpus
     from frametool.writers import write_atomic
 
     try:
-        reports = validate_corpus(corpus, transcripts)
+        reports = validate_corpus(corpus, transcripts, model)
     except UsageError as exc:
         _fail_usage(str(exc))
     bad = [r for r in reports if r.problems]

@@ -33,6 +33,7 @@ class ModelConfig:
     head: str = "pointer"  # pointer (per-word single-event Poisson) | poisson | binary
     channels: tuple[str, ...] = ("onset", "offset")
     loss_variant: str = "conditional"
+    absent_slot: bool = False  # the head can say a word is not in the audio (long-recording windows)
     frame_shift_s: float = 0.02
     tokenizer: dict = field(default_factory=lambda: {"kind": "chars", "vocab": VOCAB})
     data_recipe: dict = field(default_factory=dict)
@@ -88,7 +89,7 @@ class FrameModel(nn.Module):
             raise ModelError(f"backbone {config.backbone!r} cannot be built by FrameModel")
         self.config = config
         self.backbone = TinyAudioLM(TinyConfig(**config.backbone_config))
-        self.head = PointerHead(self.backbone.config.d_model, len(config.channels))
+        self.head = PointerHead(self.backbone.config.d_model, len(config.channels), config.absent_slot)
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, BackboneOutput]:
         """-> (B, C, W, T) pointer log-intensities and the backbone output."""

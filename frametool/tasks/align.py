@@ -17,6 +17,7 @@ from frametool.text.normalize import Token
 
 LONG_WORD_S = 3.0
 LOW_CONFIDENCE = 0.05
+PILE_WORDS, PILE_SPAN_S = 3, 0.06  # this many onsets inside this span: words crammed into one spot
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,26 @@ def flags_for(start_s: float, end_s: float, confidence: float) -> tuple[str, ...
     return tuple(flags)
 
 
+def piled_up(starts_s: np.ndarray) -> np.ndarray:
+    """(W,) bool: the word's onset is one of PILE_WORDS consecutive onsets within PILE_SPAN_S."""
+    starts = np.asarray(starts_s, dtype=np.float64)
+    flags = np.zeros(len(starts), dtype=bool)
+    for i in range(len(starts) - PILE_WORDS + 1):
+        if starts[i + PILE_WORDS - 1] - starts[i] <= PILE_SPAN_S:
+            flags[i:i + PILE_WORDS] = True
+    return flags
+
+
 def to_annotation(file: str, duration_s: float, model_name: str, tokens: list[Token],
                   times: WordTimes) -> Annotation:
     items = []
     clip = lambda t: float(min(max(t, 0.0), duration_s))  # noqa: E731 (frames may overhang the end)
+    piles = piled_up(np.clip(times.start_s[: len(tokens)], 0.0, duration_s))
     for i, token in enumerate(tokens):
         start, end = clip(times.start_s[i]), clip(times.end_s[i])
         conf = float(times.confidence[i])
         start_ci = (min(clip(times.start_ci_s[i, 0]), start), max(clip(times.start_ci_s[i, 1]), start))
         end_ci = (min(clip(times.end_ci_s[i, 0]), end), max(clip(times.end_ci_s[i, 1]), end))
-        items.append(Item(token.text, start, end, start_ci, end_ci, conf, flags_for(start, end, conf)))
+        flags = flags_for(start, end, conf) + (("piled_up",) if piles[i] else ())
+        items.append(Item(token.text, start, end, start_ci, end_ci, conf, flags))
     return Annotation(file, duration_s, model_name, "align", (Tier("words", tuple(items)),))

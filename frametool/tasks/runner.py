@@ -12,6 +12,7 @@ from frametool.config import AlignConfig
 from frametool.errors import FrametoolError, InputError
 from frametool.tasks.align import AlignRequest, align_batch, to_annotation
 from frametool.tasks.corpus import CorpusItem, discover, read_transcript
+from frametool.tasks.long import align_long
 from frametool.writers import WRITERS, write_atomic
 from frametool.writers.tabular import render_jsonl
 
@@ -54,24 +55,30 @@ def output_path(config: AlignConfig, item: CorpusItem) -> Path:
 MIN_DURATION_S = 0.05
 
 
-def _prepare(item: CorpusItem, config: AlignConfig, max_words: int):
+def _prepare(item: CorpusItem, config: AlignConfig, max_words: int, windowed: bool):
+    """-> (wave, tokens, long): `long` recordings are aligned window by window (models with windows)."""
     tokens = read_transcript(item)
     wave = load_audio(item.audio)
     if wave.duration_s < MIN_DURATION_S:
         raise InputError(item.audio, f"audio is {wave.duration_s:.3f} s long; at least {MIN_DURATION_S} s "
                          "is needed", "audio")
-    if len(tokens) > max_words:
-        raise InputError(item.transcript or item.audio, f"transcript has {len(tokens)} words; the model "
-                         f"reads at most {max_words} words at a time: split the recording", "transcript")
-    if wave.duration_s > config.max_duration_s:
-        raise InputError(item.audio, f"audio is {wave.duration_s:.1f} s long; alignment of recordings over "
-                         f"{config.max_duration_s:.0f} s in one piece is not supported yet: split it "
-                         "into utterances", "audio")
     if len(tokens) > max(1.0, wave.duration_s * config.max_words_per_s):
         raise InputError(item.transcript or item.audio,
                          f"transcript has {len(tokens)} words for {wave.duration_s:.2f} s of audio "
                          f"(more than {config.max_words_per_s:g} words per second)", "transcript")
-    return wave, tokens
+    long = wave.duration_s > config.long_above_s or len(tokens) > max_words
+    if long and windowed:
+        if wave.duration_s > config.max_recording_s:
+            raise InputError(item.audio, f"audio is {wave.duration_s / 3600:.1f} h long; at most "
+                             f"{config.max_recording_s / 3600:g} h is aligned in one call: split it", "audio")
+        return wave, tokens, True
+    if len(tokens) > max_words:
+        raise InputError(item.transcript or item.audio, f"transcript has {len(tokens)} words; the model "
+                         f"reads at most {max_words} words at a time: split the recording", "transcript")
+    if wave.duration_s > config.max_duration_s:
+        raise InputError(item.audio, f"audio is {wave.duration_s:.1f} s long; this model aligns at most "
+                         f"{config.max_duration_s:.0f} s in one piece: split it into utterances", "audio")
+    return wave, tokens, False
 
 
 def _write_failures(path: Path, failures: list[Failure]) -> None:
@@ -94,14 +101,17 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
     max_words = model.backbone.config.max_words
     stopped = False  # the reader of --out - went away
     started = time.time()  # after model loading: wall_s is the time spent on the corpus
-    pending: list[tuple[CorpusItem, object, list]] = []
+    pending: list[tuple[CorpusItem, object, list, bool]] = []
 
     def fail(path, stage, message):
         summary.failures.append(Failure(str(path), stage, message))
 
     def align_chunk(chunk) -> None:
         try:
-            results = align_batch(model, [AlignRequest(w.samples, t) for _, w, t in chunk], config.decode)
+            if len(chunk) == 1 and chunk[0][3]:
+                results = [align_long(model, chunk[0][1].samples, chunk[0][2], config.decode)]
+            else:
+                results = align_batch(model, [AlignRequest(w.samples, t) for _, w, t, _ in chunk], config.decode)
         except Exception as exc:  # one bad batch: retry one by one so the others still land
             if len(chunk) > 1:
                 for entry in chunk:
@@ -109,7 +119,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
                 return
             fail(chunk[0][0].audio, "model", f"alignment failed ({type(exc).__name__}: {exc})")
             return
-        for (item, wave, tokens), times in zip(chunk, results):
+        for (item, wave, tokens, _), times in zip(chunk, results):
             annotation = to_annotation(str(item.audio), wave.duration_s, model_name, tokens, times)
             summary.flagged_words += sum(1 for it in annotation.tiers[0].items if it.flags)
             try:
@@ -153,7 +163,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
                 progress(1)
             continue
         try:
-            wave, tokens = _prepare(item, config, max_words)
+            wave, tokens, long = _prepare(item, config, max_words, bool(model.config.absent_slot))
         except InputError as exc:
             fail(exc.path, exc.stage, exc.problem)
             if progress:
@@ -164,7 +174,12 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
             if progress:
                 progress(1)
             continue
-        pending.append((item, wave, tokens))
+        if long:  # window by window, on its own
+            align_chunk([(item, wave, tokens, True)])
+            if progress:
+                progress(1)
+            continue
+        pending.append((item, wave, tokens, False))
         if len(pending) >= config.batch_size * LOOKAHEAD_BATCHES:
             flush()
     flush()

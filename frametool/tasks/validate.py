@@ -16,6 +16,7 @@ from frametool.errors import InputError
 from frametool.tasks.corpus import CorpusItem, discover, read_transcript
 
 MIN_WORDS_PER_S, MAX_WORDS_PER_S = 0.3, 7.0
+MIN_DURATION_S = 0.05  # as the aligner (tasks/runner.py)
 
 
 @dataclass
@@ -35,10 +36,32 @@ class FileReport:
         return self.words / self.duration_s
 
 
-def check_item(item: CorpusItem, max_duration_s: float = AlignConfig.max_duration_s) -> FileReport:
+def model_limits(model: str = "tiny-align") -> tuple[float, int | None]:
+    """(longest recording, most words) the model aligns in one call, read from its config.json alone
+    (no torch): models with windows take recordings up to AlignConfig.max_recording_s, others one piece."""
+    import json
+
+    for folder in (Path(model), Path(__file__).resolve().parent.parent / "models" / model):
+        config = folder / "config.json"
+        if config.is_file():
+            try:
+                raw = json.loads(config.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                break
+            if raw.get("absent_slot"):
+                return AlignConfig.max_recording_s, None
+            return AlignConfig.max_duration_s, int(raw.get("backbone_config", {}).get("max_words", 256))
+    return AlignConfig.max_duration_s, 256
+
+
+def check_item(item: CorpusItem, max_duration_s: float = AlignConfig.max_duration_s,
+               max_words: int | None = 256) -> FileReport:
     report = FileReport(str(item.audio), str(item.transcript or ""))
     try:
         report.words = len(read_transcript(item))
+        if max_words is not None and report.words > max_words:
+            report.problems.append(f"transcript has {report.words} words; the model reads at most {max_words} "
+                                   "at a time: split the recording")
     except InputError as exc:
         report.problems.append(exc.problem)
     try:
@@ -47,6 +70,8 @@ def check_item(item: CorpusItem, max_duration_s: float = AlignConfig.max_duratio
         report.duration_s = info.frames / info.samplerate if info.samplerate else 0.0
         if info.frames == 0:
             report.problems.append("audio is 0.0 s long (no samples)")
+        elif report.duration_s < MIN_DURATION_S:
+            report.problems.append(f"audio is {report.duration_s:.3f} s long (at least {MIN_DURATION_S} s is needed)")
         elif report.duration_s > max_duration_s:
             report.problems.append(f"audio is {report.duration_s:.1f} s long (over {max_duration_s:.0f} s: split it)")
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
@@ -62,8 +87,9 @@ def check_item(item: CorpusItem, max_duration_s: float = AlignConfig.max_duratio
     return report
 
 
-def validate_corpus(corpus: str, transcripts: Path | None = None) -> list[FileReport]:
-    return [check_item(item) for item in discover(corpus, transcripts)]
+def validate_corpus(corpus: str, transcripts: Path | None = None, model: str = "tiny-align") -> list[FileReport]:
+    max_duration_s, max_words = model_limits(model)
+    return [check_item(item, max_duration_s, max_words) for item in discover(corpus, transcripts)]
 
 
 def render_tsv(reports: list[FileReport]) -> str:

@@ -89,17 +89,51 @@ def prefetched(groups, load, depth: int = 4, workers: int = 4):
 def load_batch(examples: list[Example], frame_shift_s: float, num_frames,
                device: torch.device | str = "cpu", waves: list[np.ndarray] | None = None) -> tuple[Batch, torch.Tensor]:
     """Model inputs and (B, 2, W) target frames (onset, offset) on `device`; -1 where a word does not exist."""
+    from frametool.training.crops import plain
+
     if waves is None:
         waves = load_waves(examples)
-    batch = make_batch(waves, [e.tokens for e in examples], device=device)
+    return batch_from_samples([plain(w, e.tokens, e.spans_s) for w, e in zip(waves, examples)],
+                              frame_shift_s, num_frames, device)
+
+
+def make_samples(examples: list[Example], waves: list[np.ndarray], rng: random.Random, crop_prob: float) -> list:
+    """Training samples of one batch group: each example alone, or (with probability `crop_prob`) a window
+    cut from it joined with the next one or two examples of the group (training/crops.py)."""
+    from frametool.training.crops import crop, plain
+
+    samples = []
+    longest = max(e.duration_s for e in examples)
+    for i, (example, wave) in enumerate(zip(examples, waves)):
+        sample = None
+        if crop_prob and rng.random() < crop_prob:
+            picks = [(i + k) % len(examples) for k in range(1 + rng.randint(0, min(2, len(examples) - 1)))]
+            pieces = [(waves[j], examples[j].tokens, examples[j].spans_s) for j in picks]
+            sample = crop(pieces, rng, max_window_s=min(30.0, max(4.0, 1.5 * longest)))
+        samples.append(sample or plain(wave, example.tokens, example.spans_s))
+    return samples
+
+
+def batch_from_samples(samples: list, frame_shift_s: float, num_frames,
+                       device: torch.device | str = "cpu") -> tuple[Batch, torch.Tensor]:
+    """Model inputs and (B, 2, W) targets on `device`: a frame index, or IGNORE (-1: no such word, or a
+    word cut by a window edge) or ABSENT (-2: the word is not in this audio)."""
+    from frametool.heads.poisson import ABSENT, IGNORE
+    from frametool.training import crops
+
+    batch = make_batch([s.wave for s in samples], [s.tokens for s in samples], device=device)
     W = batch.word_mask.shape[1]
-    targets = torch.full((len(examples), 2, W), -1, dtype=torch.long)
-    for b, e in enumerate(examples):
+    targets = torch.full((len(samples), 2, W), IGNORE, dtype=torch.long)
+    lens = num_frames(batch.feat_lens.cpu())
+    for b, sample in enumerate(samples):
         # the model's own frame count, so no target can fall on a masked frame past the end
-        grid = FrameGrid(frame_shift_s, int(num_frames(batch.feat_lens[b:b + 1].cpu())[0]))
-        spans = np.asarray(e.spans_s)
-        targets[b, 0, : len(spans)] = torch.from_numpy(grid.frame_of(spans[:, 0]))
-        targets[b, 1, : len(spans)] = torch.from_numpy(grid.frame_of(np.maximum(spans[:, 1] - 1e-6, 0)))
+        grid = FrameGrid(frame_shift_s, int(lens[b]))
+        spans = np.asarray(sample.spans_s, dtype=np.float64).reshape(-1, 2)
+        status = np.asarray(sample.status)
+        frames = np.stack([grid.frame_of(spans[:, 0]), grid.frame_of(np.maximum(spans[:, 1] - 1e-6, 0))])
+        codes = np.where(status == crops.PRESENT, frames,
+                         np.where(status == crops.ABSENT, ABSENT, IGNORE))
+        targets[b, :, : len(status)] = torch.from_numpy(codes.astype(np.int64))
     return batch, targets.to(device)
 
 

@@ -20,7 +20,7 @@ from frametool.errors import UsageError
 from frametool.heads.poisson import pointer_nll
 from frametool.model import FrameModel, ModelConfig, save_model
 from frametool.tasks.align import AlignRequest, align_batch
-from frametool.training.data import batches, load_batch, load_waves, prefetched, read_manifest
+from frametool.training.data import batches, batch_from_samples, load_waves, make_samples, prefetched, read_manifest
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda (bf16 autocast on CUDA)
     extra_manifests: tuple[str, ...] = ()  # more training manifests, e.g. ones still being generated
     save_dtype: str = "float32"  # float32 | float16 | bfloat16 (checkpoint weights)
+    crop_prob: float = 0.0  # share of samples that are windows of joined utterances (training/crops.py)
+    absent_slot: bool = False  # the head learns "this word is not in the audio" (needs crop_prob > 0)
     reload_every: int = 0  # re-read the training manifests every N steps (0 = never)
     backbone: dict = field(default_factory=dict)
     data_recipe: dict = field(default_factory=dict)
@@ -118,6 +120,7 @@ def train(config: TrainConfig, log=print) -> Path:
     log(f"train {len(train_set)} utterances ({sum(e.duration_s for e in train_set) / 3600:.2f} h), "
         f"dev {len(dev_set)}")
     model_config = ModelConfig(backbone_config=dict(config.backbone), loss_variant=config.loss_variant,
+                               absent_slot=config.absent_slot,
                                data_recipe=dict(config.data_recipe), seed=config.seed, name=config.name)
     model = FrameModel(model_config)
     model_config.frame_shift_s = model.backbone.frame_shift_s
@@ -155,14 +158,21 @@ def train(config: TrainConfig, log=print) -> Path:
     running = []
     while step < config.steps:
         current = train_set
-        groups = batches(current, config.batch_seconds, config.max_batch_size, rng)
-        for group, waves in prefetched(groups, lambda g: load_waves([current[i] for i in g])):
-            batch, targets = load_batch([current[i] for i in group], model.backbone.frame_shift_s,
-                                        model.backbone.num_frames, device, waves)
+        groups = [(g, rng.getrandbits(32)) for g in batches(current, config.batch_seconds, config.max_batch_size, rng)]
+
+        def load(entry):
+            group, seed = entry
+            examples = [current[i] for i in group]
+            return make_samples(examples, load_waves(examples), random.Random(seed), config.crop_prob)
+
+        for _, samples in prefetched(groups, load):
+            batch, targets = batch_from_samples(samples, model.backbone.frame_shift_s, model.backbone.num_frames,
+                                                device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 logits, out = model(batch)
+                absent = model.head.absent_logits(out.words)
             loss = pointer_nll(logits, out.frame_mask, batch.word_mask, targets,
-                               model.backbone.frame_shift_s, config.loss_variant)
+                               model.backbone.frame_shift_s, config.loss_variant, absent)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
