@@ -78,7 +78,9 @@ def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "m
     while w0 < n:
         t1 = min(total_s, t0 + config.window_s)
         last = t1 >= total_s - 1e-6
-        chunk = samples[int(t0 * SAMPLE_RATE_HZ): int(math.ceil(t1 * SAMPLE_RATE_HZ))]
+        first = int(round(t0 * SAMPLE_RATE_HZ))
+        t0 = first / SAMPLE_RATE_HZ  # on a sample, so window times add up exactly
+        chunk = samples[first: first + int(round((t1 - t0) * SAMPLE_RATE_HZ))]
         k = n - w0 if last else min(base, n - w0)
         while True:
             words = tokens[w0:w0 + k]
