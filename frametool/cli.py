@@ -252,5 +252,41 @@ def bench_accuracy(
         typer.echo(json.dumps(report.as_dict()))
 
 
+@bench_app.command("speed")
+def bench_speed(
+    model: str = typer.Option("tiny-align", "--model", "-m"),
+    repeats: int = typer.Option(3, help="Timed repeats per cell (median), after one warm-up."),
+    batch_sizes: str = typer.Option("1,4,16", "--batch-sizes", help="Comma-separated batch sizes."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of speed-up vs bucket here (needs matplotlib)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object last."),
+) -> None:
+    """Frame-level inference vs token generation on the same backbone, by number of timestamps."""
+    from frametool.bench.speed import run_speed, table
+
+    try:
+        sizes = tuple(int(b) for b in batch_sizes.split(","))
+    except ValueError:
+        _fail_usage("--batch-sizes must be comma-separated integers")
+    if repeats < 1 or not sizes or min(sizes) < 1:
+        _fail_usage("--repeats and every batch size must be at least 1")
+    try:
+        report = run_speed(model, repeats, sizes)
+    except FrametoolError as exc:
+        _fail_usage(str(exc))
+    typer.echo(table(report))
+    if plot:
+        from frametool.bench.speed import plot as draw
+
+        try:
+            draw(report, plot)
+        except ImportError:
+            _fail_usage("--plot needs matplotlib: pip install 'frametool[bench]'")
+        typer.echo(f"plot written to {plot}")
+    if json_out:
+        import json
+
+        typer.echo(json.dumps(report))
+
+
 def main() -> None:
     app()

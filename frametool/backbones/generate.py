@@ -1,0 +1,137 @@
+"""Token generation on the tiny backbone: the baseline that writes timestamps as text.
+
+The same backbone reads [prompt; audio] and then GENERATES the answer one character at a time (e.g.
+"[0.21, 0.49, 0.85]"), greedily, with a key/value cache so every step runs only the new position through
+the decoder. This is how a text-timestamp audio LM answers; frametool instead reads the answer off the
+frame states in one pass. The answer vocabulary, its embeddings and output layer (`AnswerHead`) belong to
+the baseline; the backbone's weights are shared.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ANSWER_VOCAB = ["<eos>", "[", "]", ",", " ", ".", *"0123456789", "{", "}", ":", '"', *"abcdefghijklmnopqrstuvwxyz'"]
+_ANSWER_INDEX = {ch: i for i, ch in enumerate(ANSWER_VOCAB)}
+
+
+def answer_text(times_s) -> str:
+    """The paper's answer format for all words of a transcript: "[0.21, 0.49, 0.85]"."""
+    return "[" + ", ".join(f"{t:.2f}" for t in times_s) + "]"
+
+
+def encode_answer(text: str) -> list[int]:
+    return [_ANSWER_INDEX[ch] for ch in text] + [_ANSWER_INDEX["<eos>"]]
+
+
+def decode_answer(ids: list[int]) -> str:
+    out = []
+    for i in ids:
+        if i == _ANSWER_INDEX["<eos>"]:
+            break
+        out.append(ANSWER_VOCAB[i])
+    return "".join(out)
+
+
+class AnswerHead(nn.Module):
+    """Embeddings and output layer of the answer characters."""
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(len(ANSWER_VOCAB), d_model)
+        self.out = nn.Linear(d_model, len(ANSWER_VOCAB))
+
+
+def _layer_step(layer: nn.TransformerEncoderLayer, x: torch.Tensor, cache: dict | None, causal: bool):
+    """One pre-norm encoder layer over x (B, S, H), attending to cached keys/values + its own;
+    returns the output and the grown cache (keys/values (B, heads, S_total, dh))."""
+    attn = layer.self_attn
+    B, S, H = x.shape
+    heads = attn.num_heads
+    h = layer.norm1(x)
+    q, k, v = F.linear(h, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    q, k, v = (t.view(B, S, heads, H // heads).transpose(1, 2) for t in (q, k, v))
+    if cache is not None:
+        k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+    a = F.scaled_dot_product_attention(q, k, v, is_causal=causal and cache is None)
+    x = x + attn.out_proj(a.transpose(1, 2).reshape(B, S, H))
+    x = x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
+    return x, {"k": k, "v": v}
+
+
+@torch.inference_mode()
+def generate(backbone, answer: AnswerHead, feats: torch.Tensor, feat_lens: torch.Tensor, ids: torch.Tensor,
+             word_index: torch.Tensor, steps: int, stop_at_eos: bool = False) -> torch.Tensor:
+    """Greedy generation of `steps` answer characters after [prompt; audio] -> (B, steps) ids.
+
+    Inputs must not be padded (equal lengths in the batch): the benchmark builds them so.
+    `stop_at_eos=False` generates exactly `steps` characters (the length of the true answer), so the
+    time measured is the cost of writing that answer whatever the weights are.
+    """
+    audio, _ = backbone.encode_audio(feats, feat_lens)
+    cfg = backbone.config
+    L = ids.shape[1]
+    widx = torch.where(word_index < 0, torch.full_like(word_index, cfg.max_words), word_index % cfg.max_words)
+    from frametool.backbones.tiny import sinusoids
+
+    text = backbone.token_emb(ids) + backbone.word_emb(widx) + backbone.type_emb.weight[0] + \
+        sinusoids(L, audio.shape[2], ids.device)[None]
+    x = torch.cat([text, audio + backbone.type_emb.weight[1]], dim=1)
+    caches = []
+    for layer in backbone.decoder.layers:
+        x, cache = _layer_step(layer, x, None, causal=True)
+        caches.append(cache)
+    last = backbone.dec_norm(x[:, -1:])
+    out = []
+    for _ in range(steps):
+        token = answer.out(last).argmax(-1)  # (B, 1)
+        out.append(token)
+        if stop_at_eos and bool((token == 0).all()):
+            break
+        x = answer.embed(token)
+        for i, layer in enumerate(backbone.decoder.layers):
+            x, caches[i] = _layer_step(layer, x, caches[i], causal=False)
+        last = backbone.dec_norm(x)
+    return torch.cat(out, dim=1)
+
+
+def full_forward_states(backbone, answer: AnswerHead, feats, feat_lens, ids, word_index, answer_ids) -> torch.Tensor:
+    """Decoder states of [prompt; audio; answer] in one causal pass (for checking the cached steps)."""
+    from frametool.backbones.tiny import sinusoids
+
+    audio, _ = backbone.encode_audio(feats, feat_lens)
+    cfg = backbone.config
+    L = ids.shape[1]
+    widx = torch.where(word_index < 0, torch.full_like(word_index, cfg.max_words), word_index % cfg.max_words)
+    text = backbone.token_emb(ids) + backbone.word_emb(widx) + backbone.type_emb.weight[0] + \
+        sinusoids(L, audio.shape[2], ids.device)[None]
+    seq = torch.cat([text, audio + backbone.type_emb.weight[1], answer.embed(answer_ids)], dim=1)
+    S = seq.shape[1]
+    causal = torch.ones(S, S, dtype=torch.bool).triu(1)
+    return backbone.dec_norm(backbone.decoder(seq, mask=causal))
+
+
+def cached_states(backbone, answer: AnswerHead, feats, feat_lens, ids, word_index, answer_ids) -> torch.Tensor:
+    """The same states computed as generation does: prefill, then one cached step per answer token."""
+    from frametool.backbones.tiny import sinusoids
+
+    audio, _ = backbone.encode_audio(feats, feat_lens)
+    cfg = backbone.config
+    L = ids.shape[1]
+    widx = torch.where(word_index < 0, torch.full_like(word_index, cfg.max_words), word_index % cfg.max_words)
+    text = backbone.token_emb(ids) + backbone.word_emb(widx) + backbone.type_emb.weight[0] + \
+        sinusoids(L, audio.shape[2], ids.device)[None]
+    x = torch.cat([text, audio + backbone.type_emb.weight[1]], dim=1)
+    caches, states = [], []
+    for layer in backbone.decoder.layers:
+        x, cache = _layer_step(layer, x, None, causal=True)
+        caches.append(cache)
+    states.append(backbone.dec_norm(x))
+    for t in range(answer_ids.shape[1]):
+        y = answer.embed(answer_ids[:, t:t + 1])
+        for i, layer in enumerate(backbone.decoder.layers):
+            y, caches[i] = _layer_step(layer, y, caches[i], causal=False)
+        states.append(backbone.dec_norm(y))
+    return torch.cat(states, dim=1)
+
