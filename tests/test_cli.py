@@ -124,3 +124,26 @@ def test_train_recipe_extra_manifests_and_save_dtype(tmp_path):
     config = load_recipe(recipe, ["extra_manifests=x/m.jsonl,/abs/n.jsonl", "save_dtype=float16"])
     assert config.extra_manifests == (str((tmp_path / "x/m.jsonl").resolve()), "/abs/n.jsonl")
     assert config.save_dtype == "float16"
+
+
+def test_bench_speed_flags_and_json(monkeypatch, tmp_path):
+    import json
+
+    from frametool.bench import speed
+
+    seen = {}
+
+    def fake(model, repeats, sizes):
+        seen.update(model=model, repeats=repeats, sizes=sizes)
+        return {"model": model, "threads": 1, "peak_rss_mb": 1.0,
+                "rows": [{"bucket": "26+", "timestamps": 30, "batch_size": 1, "audio_s": 13.0, "answer_chars": 187,
+                          "frame_s": 0.01, "token_s": 0.5, "speedup": 50.0, "frame_rtf": 0.001, "token_rtf": 0.04}]}
+
+    monkeypatch.setattr(speed, "run_speed", fake)
+    result = runner.invoke(cli.app, ["bench", "speed", "--model", "m", "--repeats", "2", "--batch-sizes", "1,16",
+                                     "--json"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"model": "m", "repeats": 2, "sizes": (1, 16)}
+    last = json.loads(result.output.strip().splitlines()[-1])
+    assert {"bucket", "batch_size", "frame_s", "token_s", "speedup"} <= set(last["rows"][0])
+    assert runner.invoke(cli.app, ["bench", "speed", "--batch-sizes", "x"]).exit_code == 2
