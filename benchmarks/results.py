@@ -1,10 +1,13 @@
 """Regenerate benchmarks/RESULTS.md: accuracy on the synthetic held-out-voice test set and on the real
 recordings of ../shared/eval/words (side by side with pocketsphinx), plus alignment speed.
 
-    python benchmarks/results.py [--synthetic DIR] [--eval DIR] [--model NAME]
+    python benchmarks/results.py [--synthetic DIR] [--eval DIR] [--model NAME] [--skip-long] [--skip-speed]
 
 The synthetic test set is made with `frametool synth DIR --split test --hours 0.5 --voices 24 --seed 2
---clean` (voices never used in training). Sets that are absent are skipped.
+--clean --max-words 60` (voices never used in training: espeak-ng variants and accent, Festival ked and
+MBROLA us2). Sets that are absent are skipped. Also runs benchmarks/long_recording.py (a >= 30-minute
+recording from ../shared/eval/words aligned in one call) and `frametool bench speed` (plot:
+benchmarks/speed.png).
 """
 from __future__ import annotations
 
@@ -46,9 +49,39 @@ def speed_section(corpus: Path, model: str, summary: dict) -> str:
             f"took {wall_s:.1f} s (RTF {wall_s / audio_s:.4f}). Exit code {run.returncode}.\n")
 
 
+def long_section(eval_dir: Path, model: str, summary: dict) -> str:
+    import subprocess
+
+    run = subprocess.run([sys.executable, str(HERE / "long_recording.py"), "--eval", str(eval_dir), "--model", model,
+                          "--json"], capture_output=True, text=True)
+    if run.returncode != 0:
+        return f"## Long recording\n\nfailed: {run.stderr[-1500:]}\n"
+    lines = run.stdout.strip().splitlines()
+    summary["long_recording"] = json.loads(lines[-1])
+    return ("## One long recording (benchmarks/long_recording.py)\n\n"
+            "The 43 utterances of ../shared/eval/words in shuffled rounds, joined with 0.3-2 s pauses into one "
+            "file of at least 30 minutes, aligned by ONE `frametool align` call with the whole transcript; "
+            "scored against the shifted references (same first-onset rule as above), next to the same "
+            "utterances aligned one by one.\n\n```\n" + "\n".join(lines[:-1]) + "\n```\n")
+
+
+def token_speed_section(model: str, summary: dict) -> str:
+    from frametool.bench.speed import plot, run_speed, table
+
+    report = run_speed(model)
+    summary["speed_tokens"] = report
+    plot(report, HERE / "speed.png")
+    return ("## Frame-level inference vs token generation (`frametool bench speed`)\n\n"
+            "Same backbone, same audio and prompts; the token baseline generates the answer text "
+            "(\"[0.21, 0.49, ...]\") character by character with a key/value cache, exactly as many characters "
+            "as the true answer. Plot: benchmarks/speed.png.\n\n```\n" + table(report) + "\n```\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--synthetic", type=Path, default=Path("/work/data/test"))
+    parser.add_argument("--synthetic", type=Path, default=Path("/work/data/test-v2"))
+    parser.add_argument("--skip-long", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--eval", type=Path, default=HERE.parent.parent / "shared" / "eval")
     parser.add_argument("--model", default="tiny-align")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
@@ -78,6 +111,10 @@ def main() -> None:
         summary["eval_words"] = report.as_dict()
     if (args.synthetic / "manifest.jsonl").exists():
         sections.append(speed_section(args.synthetic, args.model, summary))
+    if words.is_dir() and not args.skip_long:
+        sections.append(long_section(args.eval, args.model, summary))
+    if not args.skip_speed:
+        sections.append(token_speed_section(args.model, summary))
     args.out.write_text("\n".join(sections), encoding="utf-8")
     (args.out.with_suffix(".json")).write_text(json.dumps(summary, indent=1), encoding="utf-8")
     print("\n".join(sections))
