@@ -30,9 +30,30 @@ HERE = Path(__file__).resolve().parent
 RATE = 16000
 
 
-def build(eval_dir: Path, minutes: float, seed: int, out: Path):
-    """Write out/long.wav + long.lab; -> (reference spans, score-onset mask, utterance rows)."""
-    rows = [json.loads(line) for line in (eval_dir / "words" / "manifest.jsonl").read_text().splitlines() if line]
+def _rows(eval_dir: Path | None, synthetic: Path | None) -> list[dict]:
+    """Utterances as {audio, words: [(label, start, end)], score_first_onset} from the evaluation set or
+    from a synthetic corpus's manifest (for development: never tune on the evaluation set)."""
+    rows = []
+    if synthetic is not None:
+        for line in (synthetic / "manifest.jsonl").read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                rows.append({"id": row["id"], "audio": synthetic / row["audio"], "score_first_onset": True,
+                             "words": [(w["label"], w["start_s"], w["end_s"]) for w in row["words"]],
+                             "transcript": row["transcript"]})
+        return rows
+    for line in (eval_dir / "words" / "manifest.jsonl").read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows.append({"id": row["id"], "audio": eval_dir / "words" / row["audio"],
+                         "score_first_onset": bool(row["score_first_onset"]),
+                         "words": read_reference(eval_dir / "reference" / "words" / Path(row["audio"]).with_suffix(".TextGrid")),
+                         "transcript": (eval_dir / "words" / row["transcript"]).read_text(encoding="utf-8")})
+    return rows
+
+
+def build(rows: list[dict], minutes: float, seed: int, out: Path):
+    """Write out/long.wav + long.lab; -> (reference spans, score-onset mask, rounds)."""
     rng = random.Random(seed)
     noise = np.random.default_rng(seed)
     pieces, words, spans, scored = [], [], [], []
@@ -45,15 +66,12 @@ def build(eval_dir: Path, minutes: float, seed: int, out: Path):
             gap = int(rng.uniform(0.3, 2.0) * RATE)
             pieces.append((noise.standard_normal(gap) * 1e-4).astype(np.float32))
             cursor += gap
-            wave = load_audio(eval_dir / "words" / row["audio"]).samples
-            reference = read_reference(eval_dir / "reference" / "words" / Path(row["audio"]).with_suffix(".TextGrid"))
-            transcript = (eval_dir / "words" / row["transcript"]).read_text(encoding="utf-8").split()
-            assert len(transcript) == len(reference), row["id"]
+            wave = load_audio(row["audio"]).samples
             offset = cursor / RATE
-            for i, (label, a, b) in enumerate(reference):
-                words.append(label)
+            words.append(row["transcript"].strip())
+            for i, (label, a, b) in enumerate(row["words"]):
                 spans.append((a + offset, b + offset))
-                scored.append(i > 0 or bool(row["score_first_onset"]))
+                scored.append(i > 0 or row["score_first_onset"])
             pieces.append(wave)
             cursor += len(wave)
         rounds += 1
@@ -100,26 +118,33 @@ def main() -> None:
     parser.add_argument("--model", default="tiny-align")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--synthetic", type=Path, default=None,
+                        help="build from a synthetic corpus (frametool synth) instead, for development")
     args = parser.parse_args()
-    if not (args.eval / "words" / "manifest.jsonl").exists():
+    if args.synthetic is None and not (args.eval / "words" / "manifest.jsonl").exists():
         print(f"skipped: {args.eval}/words is absent")
         return
+    rows = _rows(None if args.synthetic else args.eval, args.synthetic)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "in").mkdir()
-        ref, scored, rounds = build(args.eval, args.minutes, args.seed, tmp / "in")
+        ref, scored, rounds = build(rows, args.minutes, args.seed, tmp / "in")
         duration_s = sf.info(str(tmp / "in" / "long.wav")).duration
         wall_long, rss_long, code = align(str(tmp / "in" / "long.wav"), tmp / "out-long", args.model)
         pred = spans_of(tmp / "out-long" / "long.json")
         on, off = word_errors(pred, ref)
         on = on[scored]
         # the same utterances one by one (their first-onset rule as in bench accuracy)
-        wall_short, _, _ = align(str(args.eval / "words"), tmp / "out-short", args.model)
+        (tmp / "short").mkdir()
+        for row in rows:
+            target = tmp / "short" / f"{row['id']}.wav"
+            target.symlink_to(Path(row["audio"]).resolve())
+            target.with_suffix(".lab").write_text(row["transcript"], encoding="utf-8")
+        wall_short, _, _ = align(str(tmp / "short"), tmp / "out-short", args.model)
         short_on = []
-        for row in (json.loads(x) for x in (args.eval / "words" / "manifest.jsonl").read_text().splitlines() if x):
-            reference = read_reference(args.eval / "reference" / "words" / Path(row["audio"]).with_suffix(".TextGrid"))
-            got = spans_of(tmp / "out-short" / Path(row["audio"]).with_suffix(".json"))
-            o, _ = word_errors(got, [(a, b) for _, a, b in reference], bool(row["score_first_onset"]))
+        for row in rows:
+            got = spans_of(tmp / "out-short" / f"{row['id']}.json")
+            o, _ = word_errors(got, [(a, b) for _, a, b in row["words"]], row["score_first_onset"])
             short_on.append(o)
     long_stats, short_stats = boundary_stats(on), boundary_stats(np.concatenate(short_on))
     pred_len = np.array([b - a for a, b in pred])

@@ -156,19 +156,25 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> FrameM
     return model.to(resolve_device(device))
 
 
-def bundle(source: str, name: str = DEFAULT_MODEL) -> Path:
-    """Copy a trained model into the package (float16 weights) as bundled model `name`."""
+def bundle(source: str, name: str = DEFAULT_MODEL, windows: bool = True) -> Path:
+    """Copy a trained model into the package (float16 weights) as bundled model `name`.
+    `windows=False` drops the absent slot, so long recordings are refused rather than aligned in windows
+    (for a model whose windowed alignment has not held up on held-out long recordings)."""
     model = load_model(source)
     model.config.name = name
+    if not windows and model.config.absent_slot:
+        model.config.absent_slot = False
+        model.head.absent = None
     target = BUNDLED_DIR / name
     save_model(model, target, dtype=torch.float16)
     return target
 
 
-if __name__ == "__main__":  # python -m frametool.model bundle RUN_DIR/best [NAME]
+if __name__ == "__main__":  # python -m frametool.model bundle RUN_DIR/best [NAME] [--no-windows]
     import sys
 
-    if len(sys.argv) >= 3 and sys.argv[1] == "bundle":
-        print(bundle(sys.argv[2], *sys.argv[3:4]))
+    args = [a for a in sys.argv[1:] if a != "--no-windows"]
+    if len(args) >= 2 and args[0] == "bundle":
+        print(bundle(args[1], *args[2:3], windows="--no-windows" not in sys.argv))
     else:
-        sys.exit("usage: python -m frametool.model bundle MODEL_DIR [NAME]")
+        sys.exit("usage: python -m frametool.model bundle MODEL_DIR [NAME] [--no-windows]")

@@ -106,3 +106,17 @@ def test_align_command_takes_a_long_recording_in_one_call(tmp_path):
     grid = textgrid.openTextgrid(str(tmp_path / "out" / "talk.TextGrid"), includeEmptyIntervals=False)
     assert [e.label for e in grid.getTier("words").entries] == words
     assert grid.maxTimestamp == pytest.approx(70.0)
+
+
+def test_bundle_without_windows_drops_the_absent_slot(tmp_path, monkeypatch):
+    from frametool import model as model_module
+
+    source = model_module.FrameModel(model_module.ModelConfig(
+        backbone_config=dict(d_model=32, n_heads=2, enc_layers=1, dec_layers=1), absent_slot=True))
+    model_module.save_model(source, tmp_path / "src")
+    monkeypatch.setattr(model_module, "BUNDLED_DIR", tmp_path / "pkg")
+    plain = model_module.load_model(str(model_module.bundle(str(tmp_path / "src"), "x", windows=False)))
+    assert plain.config.absent_slot is False and plain.head.absent is None
+    windowed = model_module.load_model(str(model_module.bundle(str(tmp_path / "src"), "y")))
+    assert windowed.config.absent_slot is True
+    assert plain.head.absent_logits(torch.zeros(1, 2, 32)) is None

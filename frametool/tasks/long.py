@@ -4,7 +4,8 @@ The model reads windows of about `window_s` seconds. Each window starts just bef
 yet aligned and is given more transcript than it can hold; the head's "not in this audio" slot tells
 which of those words the window really contains (a contiguous run from the first one). Words that end
 well before the window's end are committed; the next window starts where the last committed word ends.
-If the window holds every word it was given, it may hold more: it is read again with twice the words.
+How many words a window is given follows the speaking rate of the words committed so far (never below
+the recording's average), with a margin the absent slot trims.
 Memory stays bounded by one window; words are never re-assigned, so errors cannot pile up over an hour.
 """
 from __future__ import annotations
@@ -27,6 +28,9 @@ class LongConfig:
     window_s: float = 30.0
     commit_margin_s: float = 5.0  # words ending in the window's last seconds wait for the next window
     restart_before_s: float = 0.1  # a window starts this far before the last committed word's end
+    over_cover: float = 1.25  # words given / words expected in a window
+    use_absent_slot: bool = True  # False: give fewer words than the window holds and trust only early ones
+    tail_guard: int = 3  # without the slot: the last words given are never committed (they may stretch)
     min_words: int = 16
     max_words: int = 200
 
@@ -51,7 +55,8 @@ def _window(model, samples: np.ndarray, tokens: list[Token]):
         absent = model.head.absent_logits(out.words)
     n_frames = int(out.frame_mask[0].sum())
     logits = logits.float().cpu()[0, :, :, :n_frames].double()  # (C, W, T)
-    absent = absent.float().cpu()[0].double()  # (C, W)
+    absent = (absent.float().cpu()[0].double() if absent is not None
+              else torch.full(logits.shape[:2], -math.inf, dtype=torch.float64))  # (C, W)
     log_count = torch.logsumexp(logits, dim=2) + math.log(out.frame_shift_s)  # (C, W)
     log_absent = (absent - torch.logaddexp(log_count, absent)).mean(dim=0).numpy()  # channels averaged
     logits = logits.numpy()
@@ -67,12 +72,12 @@ def _shifted(times: WordTimes, count: int, offset_s: float) -> WordTimes:
 def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "median",
                config: LongConfig = LongConfig()) -> WordTimes:
     """Word times for a recording of any length with its whole transcript (model needs an absent slot)."""
-    if not model.config.absent_slot:
+    if config.use_absent_slot and not model.config.absent_slot:
         raise ValueError("this model cannot align long recordings in windows (it has no absent slot)")
     total_s = len(samples) / SAMPLE_RATE_HZ
     n = len(tokens)
-    rate = n / max(total_s, 1e-3)  # words per second over the whole recording
-    base = int(np.clip(math.ceil(rate * config.window_s * 1.3) + 10, config.min_words, config.max_words))
+    global_rate = n / max(total_s, 1e-3)  # words per second over the whole recording, pauses included
+    rate = global_rate
     parts: list[WordTimes] = []
     t0, w0 = 0.0, 0
     while w0 < n:
@@ -81,15 +86,13 @@ def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "m
         first = int(round(t0 * SAMPLE_RATE_HZ))
         t0 = first / SAMPLE_RATE_HZ  # on a sample, so window times add up exactly
         chunk = samples[first: first + int(round((t1 - t0) * SAMPLE_RATE_HZ))]
-        k = n - w0 if last else min(base, n - w0)
-        while True:
-            words = tokens[w0:w0 + k]
-            onset, offset, grid, log_absent = _window(model, chunk, words)
-            # the end of the recording must hold every word left; elsewhere the slot decides
-            present = len(words) if last else present_prefix(log_absent)
-            if last or present < len(words) or w0 + k >= n or k >= config.max_words:
-                break
-            k = min(2 * k, n - w0, config.max_words)  # every word given is here: there may be more
+        # a little more transcript than the window should hold at the current speaking rate
+        budget = math.ceil(max(rate, global_rate) * (t1 - t0) * config.over_cover) + 5
+        k = n - w0 if last else int(np.clip(budget, config.min_words, config.max_words))
+        words = tokens[w0:w0 + k]
+        onset, offset, grid, log_absent = _window(model, chunk, words)
+        # the end of the recording must hold every word left; elsewhere the absent slot decides
+        present = len(words) if last or not config.use_absent_slot else present_prefix(log_absent)
         if present == 0:  # nothing of the transcript here (silence, music): move on
             t0 = t1 - config.commit_margin_s
             continue
@@ -97,9 +100,15 @@ def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "m
         if last:
             commit = present
         else:
-            commit = max(1, int(np.sum(times.end_s < (t1 - t0) - config.commit_margin_s)))  # always progress
+            commit = int(np.sum(times.end_s < (t1 - t0) - config.commit_margin_s))
+            if not config.use_absent_slot:
+                commit = min(commit, present - config.tail_guard)
+            commit = max(1, commit)  # always progress
         parts.append(_shifted(times, commit, t0))
         w0 += commit
+        span = float(parts[-1].end_s[-1]) - t0
+        if span > 2.0:
+            rate = 0.5 * rate + 0.5 * commit / span
         t0 = max(t0 + 0.5, float(parts[-1].end_s[-1]) - config.restart_before_s)
     return WordTimes(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                        ("start_s", "end_s", "start_ci_s", "end_ci_s", "confidence")))
