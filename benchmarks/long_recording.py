@@ -131,6 +131,14 @@ def main() -> None:
         ref, scored, rounds = build(rows, args.minutes, args.seed, tmp / "in")
         duration_s = sf.info(str(tmp / "in" / "long.wav")).duration
         wall_long, rss_long, code = align(str(tmp / "in" / "long.wav"), tmp / "out-long", args.model)
+        if not (tmp / "out-long" / "long.json").exists():
+            failures = tmp / "out-long" / "failures.tsv"
+            reason = failures.read_text().splitlines()[-1] if failures.exists() else "no output"
+            result = {"audio_s": round(duration_s, 1), "words": len(ref), "aligned": False, "reason": reason}
+            print(f"not aligned in one call: {reason}")
+            if args.json:
+                print(json.dumps(result))
+            return
         pred = spans_of(tmp / "out-long" / "long.json")
         on, off = word_errors(pred, ref)
         on = on[scored]
