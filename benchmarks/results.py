@@ -57,8 +57,8 @@ def long_section(eval_dir: Path, model: str, summary: dict) -> str:
     if run.returncode != 0:
         return f"## Long recording\n\nfailed: {run.stderr[-1500:]}\n"
     lines = run.stdout.strip().splitlines()
-    summary["long_recording"] = json.loads(lines[-1])
-    return ("## One long recording (benchmarks/long_recording.py)\n\n"
+    summary.setdefault("long_recording", {})[model] = json.loads(lines[-1])
+    return (f"## One long recording, model `{model}` (benchmarks/long_recording.py)\n\n"
             "The 43 utterances of ../shared/eval/words in shuffled rounds, joined with 0.3-2 s pauses into one "
             "file of at least 30 minutes, aligned by ONE `frametool align` call with the whole transcript; "
             "scored against the shifted references (same first-onset rule as above), next to the same "
@@ -81,6 +81,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--synthetic", type=Path, default=Path("/work/data/test-v2"))
     parser.add_argument("--skip-long", action="store_true")
+    parser.add_argument("--long-model", action="append", default=[],
+                        help="also run the long-recording benchmark with this model (a candidate with windows)")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--eval", type=Path, default=HERE.parent.parent / "shared" / "eval")
     parser.add_argument("--model", default="tiny-align")
@@ -112,7 +114,8 @@ def main() -> None:
     if (args.synthetic / "manifest.jsonl").exists():
         sections.append(speed_section(args.synthetic, args.model, summary))
     if words.is_dir() and not args.skip_long:
-        sections.append(long_section(args.eval, args.model, summary))
+        for name in [args.model, *args.long_model]:
+            sections.append(long_section(args.eval, name, summary))
     if not args.skip_speed:
         sections.append(token_speed_section(args.model, summary))
     args.out.write_text("\n".join(sections), encoding="utf-8")
