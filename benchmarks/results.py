@@ -49,7 +49,7 @@ def speed_section(corpus: Path, model: str, summary: dict) -> str:
             f"took {wall_s:.1f} s (RTF {wall_s / audio_s:.4f}). Exit code {run.returncode}.\n")
 
 
-def long_section(eval_dir: Path, model: str, summary: dict) -> str:
+def long_section(eval_dir: Path, model: str, summary: dict, candidate: bool = False) -> str:
     import subprocess
 
     run = subprocess.run([sys.executable, str(HERE / "long_recording.py"), "--eval", str(eval_dir), "--model", model,
@@ -62,7 +62,9 @@ def long_section(eval_dir: Path, model: str, summary: dict) -> str:
             "The 43 utterances of ../shared/eval/words in shuffled rounds, joined with 0.3-2 s pauses into one "
             "file of at least 30 minutes, aligned by ONE `frametool align` call with the whole transcript; "
             "scored against the shifted references (same first-onset rule as above), next to the same "
-            "utterances aligned one by one.\n\n```\n" + "\n".join(lines[:-1]) + "\n```\n")
+            "utterances aligned one by one."
+            + (" This model is a candidate with the absent slot (windowed alignment), not the bundled one."
+               if candidate else "") + "\n\n```\n" + "\n".join(lines[:-1]) + "\n```\n")
 
 
 def token_speed_section(model: str, summary: dict) -> str:
@@ -115,7 +117,7 @@ def main() -> None:
         sections.append(speed_section(args.synthetic, args.model, summary))
     if words.is_dir() and not args.skip_long:
         for name in [args.model, *args.long_model]:
-            sections.append(long_section(args.eval, name, summary))
+            sections.append(long_section(args.eval, name, summary, candidate=name != args.model))
     if not args.skip_speed:
         sections.append(token_speed_section(args.model, summary))
     args.out.write_text("\n".join(sections), encoding="utf-8")
