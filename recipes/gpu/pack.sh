@@ -4,7 +4,7 @@
 # MBROLA + its training voices) as one tar.xz, and wheels of the Python packages its image lacks.
 # Run on a Debian machine where `apt-get install espeak-ng festival festvox-kallpc16k festvox-us-slt-hts
 # festvox-us1 festvox-us3 festvox-en1 festvox-rablpc16k festvox-don mbrola-us1 mbrola-us3 mbrola-en1` was done.
-# Usage: recipes/gpu/pack.sh OUT_DIR   (OUT_DIR must be git-ignored; it is carried to the machine)
+# Usage: recipes/gpu/pack.sh .gpu   (git-ignored; name it in the device call's carry)
 set -euo pipefail
 out=${1:?usage: pack.sh OUT_DIR}
 mkdir -p "$out/wheels"
