@@ -60,6 +60,28 @@ def _layer_step(layer: nn.TransformerEncoderLayer, x: torch.Tensor, cache: dict 
     return x, {"k": k, "v": v}
 
 
+def _prefix(backbone, feats, feat_lens, ids, word_index) -> torch.Tensor:
+    """Decoder inputs of [prompt; audio] (B, L + T, H), as the backbone builds them."""
+    audio, _ = backbone.encode_audio(feats, feat_lens)
+    return torch.cat([backbone.embed_text(ids, word_index), audio + backbone.type_emb.weight[1]], dim=1)
+
+
+def _prefill(backbone, x: torch.Tensor) -> tuple[torch.Tensor, list[dict]]:
+    """The causal pass over the prefix -> (normed states (B, S, H), one key/value cache per layer)."""
+    caches = []
+    for layer in backbone.decoder.layers:
+        x, cache = _layer_step(layer, x, None, causal=True)
+        caches.append(cache)
+    return backbone.dec_norm(x), caches
+
+
+def _step(backbone, x: torch.Tensor, caches: list[dict]) -> torch.Tensor:
+    """One new position (B, 1, H) through every layer, growing `caches` in place -> its normed state."""
+    for i, layer in enumerate(backbone.decoder.layers):
+        x, caches[i] = _layer_step(layer, x, caches[i], causal=False)
+    return backbone.dec_norm(x)
+
+
 @torch.inference_mode()
 def generate(backbone, answer: AnswerHead, feats: torch.Tensor, feat_lens: torch.Tensor, ids: torch.Tensor,
              word_index: torch.Tensor, steps: int, stop_at_eos: bool = False) -> torch.Tensor:
@@ -69,44 +91,21 @@ def generate(backbone, answer: AnswerHead, feats: torch.Tensor, feat_lens: torch
     `stop_at_eos=False` generates exactly `steps` characters (the length of the true answer), so the
     time measured is the cost of writing that answer whatever the weights are.
     """
-    audio, _ = backbone.encode_audio(feats, feat_lens)
-    cfg = backbone.config
-    L = ids.shape[1]
-    widx = torch.where(word_index < 0, torch.full_like(word_index, cfg.max_words), word_index % cfg.max_words)
-    from frametool.backbones.tiny import sinusoids
-
-    text = backbone.token_emb(ids) + backbone.word_emb(widx) + backbone.type_emb.weight[0] + \
-        sinusoids(L, audio.shape[2], ids.device)[None]
-    x = torch.cat([text, audio + backbone.type_emb.weight[1]], dim=1)
-    caches = []
-    for layer in backbone.decoder.layers:
-        x, cache = _layer_step(layer, x, None, causal=True)
-        caches.append(cache)
-    last = backbone.dec_norm(x[:, -1:])
+    states, caches = _prefill(backbone, _prefix(backbone, feats, feat_lens, ids, word_index))
+    last = states[:, -1:]
     out = []
     for _ in range(steps):
         token = answer.out(last).argmax(-1)  # (B, 1)
         out.append(token)
         if stop_at_eos and bool((token == 0).all()):
             break
-        x = answer.embed(token)
-        for i, layer in enumerate(backbone.decoder.layers):
-            x, caches[i] = _layer_step(layer, x, caches[i], causal=False)
-        last = backbone.dec_norm(x)
+        last = _step(backbone, answer.embed(token), caches)
     return torch.cat(out, dim=1)
 
 
 def full_forward_states(backbone, answer: AnswerHead, feats, feat_lens, ids, word_index, answer_ids) -> torch.Tensor:
     """Decoder states of [prompt; audio; answer] in one causal pass (for checking the cached steps)."""
-    from frametool.backbones.tiny import sinusoids
-
-    audio, _ = backbone.encode_audio(feats, feat_lens)
-    cfg = backbone.config
-    L = ids.shape[1]
-    widx = torch.where(word_index < 0, torch.full_like(word_index, cfg.max_words), word_index % cfg.max_words)
-    text = backbone.token_emb(ids) + backbone.word_emb(widx) + backbone.type_emb.weight[0] + \
-        sinusoids(L, audio.shape[2], ids.device)[None]
-    seq = torch.cat([text, audio + backbone.type_emb.weight[1], answer.embed(answer_ids)], dim=1)
+    seq = torch.cat([_prefix(backbone, feats, feat_lens, ids, word_index), answer.embed(answer_ids)], dim=1)
     S = seq.shape[1]
     causal = torch.ones(S, S, dtype=torch.bool).triu(1)
     return backbone.dec_norm(backbone.decoder(seq, mask=causal))
@@ -114,24 +113,6 @@ def full_forward_states(backbone, answer: AnswerHead, feats, feat_lens, ids, wor
 
 def cached_states(backbone, answer: AnswerHead, feats, feat_lens, ids, word_index, answer_ids) -> torch.Tensor:
     """The same states computed as generation does: prefill, then one cached step per answer token."""
-    from frametool.backbones.tiny import sinusoids
-
-    audio, _ = backbone.encode_audio(feats, feat_lens)
-    cfg = backbone.config
-    L = ids.shape[1]
-    widx = torch.where(word_index < 0, torch.full_like(word_index, cfg.max_words), word_index % cfg.max_words)
-    text = backbone.token_emb(ids) + backbone.word_emb(widx) + backbone.type_emb.weight[0] + \
-        sinusoids(L, audio.shape[2], ids.device)[None]
-    x = torch.cat([text, audio + backbone.type_emb.weight[1]], dim=1)
-    caches, states = [], []
-    for layer in backbone.decoder.layers:
-        x, cache = _layer_step(layer, x, None, causal=True)
-        caches.append(cache)
-    states.append(backbone.dec_norm(x))
-    for t in range(answer_ids.shape[1]):
-        y = answer.embed(answer_ids[:, t:t + 1])
-        for i, layer in enumerate(backbone.decoder.layers):
-            y, caches[i] = _layer_step(layer, y, caches[i], causal=False)
-        states.append(backbone.dec_norm(y))
-    return torch.cat(states, dim=1)
-
+    states, caches = _prefill(backbone, _prefix(backbone, feats, feat_lens, ids, word_index))
+    steps = [_step(backbone, answer.embed(answer_ids[:, t:t + 1]), caches) for t in range(answer_ids.shape[1])]
+    return torch.cat([states, *steps], dim=1)

@@ -92,16 +92,20 @@ class TinyAudioLM(nn.Module):
         x = self.encoder(x, src_key_padding_mask=~mask)
         return self.enc_norm(x), mask
 
+    def embed_text(self, ids: torch.Tensor, word_index: torch.Tensor) -> torch.Tensor:
+        """(B, L) prompt ids and word indices (-1 = special) -> (B, L, H) decoder inputs."""
+        widx = torch.where(word_index < 0, torch.full_like(word_index, self.config.max_words),
+                           word_index % self.config.max_words)
+        return (self.token_emb(ids) + self.word_emb(widx) + self.type_emb.weight[0]
+                + sinusoids(ids.shape[1], self.config.d_model, ids.device)[None])
+
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor, ids: torch.Tensor,
                 word_index: torch.Tensor, word_last: torch.Tensor, word_mask: torch.Tensor) -> BackboneOutput:
         """feats (B, Tm, M); ids, word_index (B, L) (word_index -1 = special); word_last, word_mask (B, W)."""
         audio, frame_mask = self.encode_audio(feats, feat_lens)  # (B, T, H)
         B, L = ids.shape
         T = audio.shape[1]
-        widx = torch.where(word_index < 0, torch.full_like(word_index, self.config.max_words),
-                           word_index % self.config.max_words)
-        text = (self.token_emb(ids) + self.word_emb(widx) + self.type_emb.weight[0]
-                + sinusoids(L, audio.shape[2], ids.device)[None])
+        text = self.embed_text(ids, word_index)
         parts, pads = [text, audio + self.type_emb.weight[1]], [ids == PAD, ~frame_mask]
         if self.config.query_after_audio:
             parts.append(text + self.query_emb)
