@@ -6,6 +6,7 @@ from pathlib import Path
 
 OUTPUT_FORMATS = ("textgrid", "json", "csv", "tsv")
 DEVICES = ("auto", "cpu", "cuda")
+MIN_DURATION_S = 0.05  # shortest audio the aligner takes (validate checks the same)
 
 
 @dataclass(frozen=True)

@@ -50,10 +50,6 @@ class Batch:
     word_last: torch.Tensor  # (B, W)
     word_mask: torch.Tensor  # (B, W)
 
-    def to(self, device) -> "Batch":
-        return Batch(*(getattr(self, f).to(device) for f in
-                       ("feats", "feat_lens", "ids", "word_index", "word_last", "word_mask")))
-
 
 def make_batch(waveforms: list[np.ndarray], transcripts: list[list[Token]],
                features: FeatureConfig = FeatureConfig(), device: torch.device | str = "cpu") -> Batch:

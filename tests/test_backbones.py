@@ -1,5 +1,4 @@
 """Backbones at toy size: frametool's tiny audio LM and the real Qwen2.5-Omni thinker classes."""
-import pytest
 import torch
 
 from frametool.backbones.tiny import TinyAudioLM, TinyConfig

@@ -19,7 +19,7 @@ def test_validate_clean_corpus_exits_0(tmp_path):
 
 def test_validate_names_every_problem(tmp_path):
     corpus = tmp_path / "bad"
-    expected = make_bad_corpus(corpus)
+    make_bad_corpus(corpus)
     report = tmp_path / "report.tsv"
     result = runner.invoke(cli.app, ["validate", str(corpus), "--report", str(report)])
     assert result.exit_code == 1

@@ -16,7 +16,7 @@ from praatio import textgrid
 
 from frametool.audio.io import load_audio
 from frametool.bench.metrics import boundary_stats, word_errors
-from frametool.errors import InputError, UsageError
+from frametool.errors import UsageError
 from frametool.tasks.align import AlignRequest, align_batch
 from frametool.tasks.corpus import discover, read_transcript
 

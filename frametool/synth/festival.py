@@ -12,7 +12,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 from frametool.synth.espeak import EspeakUnavailable, Synthesis, TimingError

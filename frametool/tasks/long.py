@@ -16,11 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from frametool.audio.io import TARGET_RATE_HZ as SAMPLE_RATE_HZ
 from frametool.decoders.monotonic import WordTimes, decode_words
 from frametool.framegrid import FrameGrid
 from frametool.text.normalize import Token
-
-SAMPLE_RATE_HZ = 16000
 
 
 @dataclass(frozen=True)
@@ -29,8 +28,6 @@ class LongConfig:
     commit_margin_s: float = 5.0  # words ending in the window's last seconds wait for the next window
     restart_before_s: float = 0.1  # a window starts this far before the last committed word's end
     over_cover: float = 1.25  # words given / words expected in a window
-    use_absent_slot: bool = True  # False: give fewer words than the window holds and trust only early ones
-    tail_guard: int = 3  # without the slot: the last words given are never committed (they may stretch)
     min_words: int = 16
     max_words: int = 200
 
@@ -55,8 +52,7 @@ def _window(model, samples: np.ndarray, tokens: list[Token]):
         absent = model.head.absent_logits(out.words)
     n_frames = int(out.frame_mask[0].sum())
     logits = logits.float().cpu()[0, :, :, :n_frames].double()  # (C, W, T)
-    absent = (absent.float().cpu()[0].double() if absent is not None
-              else torch.full(logits.shape[:2], -math.inf, dtype=torch.float64))  # (C, W)
+    absent = absent.float().cpu()[0].double()  # (C, W)
     log_count = torch.logsumexp(logits, dim=2) + math.log(out.frame_shift_s)  # (C, W)
     log_absent = (absent - torch.logaddexp(log_count, absent)).mean(dim=0).numpy()  # channels averaged
     logits = logits.numpy()
@@ -72,7 +68,7 @@ def _shifted(times: WordTimes, count: int, offset_s: float) -> WordTimes:
 def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "median",
                config: LongConfig = LongConfig()) -> WordTimes:
     """Word times for a recording of any length with its whole transcript (model needs an absent slot)."""
-    if config.use_absent_slot and not model.config.absent_slot:
+    if not model.config.absent_slot:
         raise ValueError("this model cannot align long recordings in windows (it has no absent slot)")
     total_s = len(samples) / SAMPLE_RATE_HZ
     n = len(tokens)
@@ -92,7 +88,7 @@ def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "m
         words = tokens[w0:w0 + k]
         onset, offset, grid, log_absent = _window(model, chunk, words)
         # the end of the recording must hold every word left; elsewhere the absent slot decides
-        present = len(words) if last or not config.use_absent_slot else present_prefix(log_absent)
+        present = len(words) if last else present_prefix(log_absent)
         if present == 0:  # nothing of the transcript here (silence, music): move on
             t0 = t1 - config.commit_margin_s
             continue
@@ -100,10 +96,7 @@ def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "m
         if last:
             commit = present
         else:
-            commit = int(np.sum(times.end_s < (t1 - t0) - config.commit_margin_s))
-            if not config.use_absent_slot:
-                commit = min(commit, present - config.tail_guard)
-            commit = max(1, commit)  # always progress
+            commit = max(1, int(np.sum(times.end_s < (t1 - t0) - config.commit_margin_s)))  # always progress
         parts.append(_shifted(times, commit, t0))
         w0 += commit
         span = float(parts[-1].end_s[-1]) - t0

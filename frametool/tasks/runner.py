@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from frametool.audio.io import load_audio
-from frametool.config import AlignConfig
+from frametool.config import MIN_DURATION_S, AlignConfig
 from frametool.errors import FrametoolError, InputError
 from frametool.tasks.align import AlignRequest, align_batch, to_annotation
 from frametool.tasks.corpus import CorpusItem, discover, read_transcript
@@ -52,7 +52,6 @@ def output_path(config: AlignConfig, item: CorpusItem) -> Path:
     return Path(config.out) / item.relative.parent / (item.relative.name + extension)
 
 
-MIN_DURATION_S = 0.05
 
 
 def _prepare(item: CorpusItem, config: AlignConfig, max_words: int, windowed: bool):

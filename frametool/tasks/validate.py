@@ -11,12 +11,11 @@ from pathlib import Path
 
 import soundfile as sf
 
-from frametool.config import AlignConfig
+from frametool.config import MIN_DURATION_S, AlignConfig
 from frametool.errors import InputError
 from frametool.tasks.corpus import CorpusItem, discover, read_transcript
 
 MIN_WORDS_PER_S, MAX_WORDS_PER_S = 0.3, 7.0
-MIN_DURATION_S = 0.05  # as the aligner (tasks/runner.py)
 
 
 @dataclass

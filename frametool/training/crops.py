@@ -1,8 +1,7 @@
 """Training samples that teach the model windows of long recordings.
 
 A plain sample is one utterance with every transcript word in its audio. A crop joins a few utterances
-with pauses, cuts a window out of them, and keeps the transcript running past the window's end (and,
-sometimes, a little before its start): words wholly inside are timed targets, words outside are ABSENT
+with pauses, cuts a window out of them, and keeps the transcript running past the window's end: words wholly inside are timed targets, words outside are ABSENT
 (the head's "not in this audio" slot), words cut by the window edge are not scored. This is what the
 long-recording aligner shows the model: a window that starts just before the next unaligned word, and
 more transcript than the window holds.
@@ -14,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from frametool.audio.io import TARGET_RATE_HZ as SAMPLE_RATE_HZ
 from frametool.text.normalize import Token
 
-SAMPLE_RATE_HZ = 16000
 PRESENT, ABSENT, IGNORED = 0, 1, 2
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
 from frametool.audio.io import load_audio
@@ -86,17 +85,6 @@ def prefetched(groups, load, depth: int = 4, workers: int = 4):
             yield done, future.result()
 
 
-def load_batch(examples: list[Example], frame_shift_s: float, num_frames,
-               device: torch.device | str = "cpu", waves: list[np.ndarray] | None = None) -> tuple[Batch, torch.Tensor]:
-    """Model inputs and (B, 2, W) target frames (onset, offset) on `device`; -1 where a word does not exist."""
-    from frametool.training.crops import plain
-
-    if waves is None:
-        waves = load_waves(examples)
-    return batch_from_samples([plain(w, e.tokens, e.spans_s) for w, e in zip(waves, examples)],
-                              frame_shift_s, num_frames, device)
-
-
 def make_samples(examples: list[Example], waves: list[np.ndarray], rng: random.Random, crop_prob: float) -> list:
     """Training samples of one batch group: each example alone, or (with probability `crop_prob`) a window
     cut from it joined with the next one or two examples of the group (training/crops.py)."""
@@ -135,8 +123,3 @@ def batch_from_samples(samples: list, frame_shift_s: float, num_frames,
                          np.where(status == crops.ABSENT, ABSENT, IGNORE))
         targets[b, :, : len(status)] = torch.from_numpy(codes.astype(np.int64))
     return batch, targets.to(device)
-
-
-def audio_seconds(path: Path) -> float:
-    info = sf.info(str(path))
-    return info.frames / info.samplerate
