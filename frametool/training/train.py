@@ -145,9 +145,10 @@ def train(config: TrainConfig, log=print) -> Path:
             progress = max(progress, (time.time() - started) / 60 / config.max_minutes)
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
-    save_dtype = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(config.save_dtype)
-    if config.save_dtype not in ("float32", "float16", "bfloat16"):
+    dtypes = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if config.save_dtype not in dtypes:
         raise UsageError(f"save_dtype must be float32, float16 or bfloat16, not {config.save_dtype!r}")
+    save_dtype = dtypes[config.save_dtype]
     started = time.time()
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
     out_dir = Path(config.out_dir)
