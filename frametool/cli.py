@@ -288,5 +288,41 @@ def bench_speed(
         typer.echo(json.dumps(report))
 
 
+@bench_app.command("length")
+def bench_length(
+    train_corpus: Path = typer.Argument(..., help="Synthetic training corpus (frametool synth --split train)."),
+    test_corpus: Path = typer.Argument(..., help="Synthetic test corpus (frametool synth --split test)."),
+    train_range: float = typer.Option(4.0, "--train-range", help="Train on words within 0-R seconds; test on 0-R and R-2R."),
+    minutes: float = typer.Option(5.0, "--minutes", help="Training wall time per model."),
+    heads: str = typer.Option("poisson,binary,tokens", "--heads", help="Comma-separated: poisson, binary, tokens."),
+    max_train: int = typer.Option(0, "--max-train", help="Use at most this many training utterances (0 = all)."),
+    init: str = typer.Option("tiny-align", "--init", help="Backbone to start from (a model name or folder); '' = from scratch."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object last."),
+) -> None:
+    """Length generalisation (the paper's Table 4): Poisson, binary and token models out of their range."""
+    from frametool.bench.length import HEADS, LengthConfig, run_length, table
+
+    chosen = tuple(h.strip() for h in heads.split(",") if h.strip())
+    if not chosen or any(h not in HEADS for h in chosen):
+        _fail_usage(f"--heads must be a comma-separated subset of {', '.join(HEADS)}")
+    if train_range <= 0 or minutes <= 0:
+        _fail_usage("--train-range and --minutes must be positive")
+    manifests = []
+    for corpus in (train_corpus, test_corpus):
+        manifest = corpus / "manifest.jsonl" if corpus.is_dir() else corpus
+        if not manifest.is_file():
+            _fail_usage(f"{corpus}: no manifest.jsonl (make one with frametool synth)")
+        manifests.append(manifest)
+    config = LengthConfig(train_range_s=train_range, minutes_per_model=minutes, init=init,
+                          test_ranges_s=((0.0, train_range), (train_range, 2 * train_range)))
+    report = run_length(manifests[0], manifests[1], config, chosen, max_train,
+                        log=lambda line: typer.echo(line, err=True))
+    typer.echo(table(report))
+    if json_out:
+        import json
+
+        typer.echo(json.dumps(report))
+
+
 def main() -> None:
     app()

@@ -154,13 +154,16 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> FrameM
 
 def bundle(source: str, name: str = DEFAULT_MODEL, windows: bool = True) -> Path:
     """Copy a trained model into the package (float16 weights) as bundled model `name`.
-    `windows=False` drops the absent slot, so long recordings are refused rather than aligned in windows
-    (for a model whose windowed alignment has not held up on held-out long recordings)."""
+    `windows=False` drops the CTC head, so long recordings are refused rather than split and aligned
+    (for a model whose long-recording alignment has not held up on held-out long recordings)."""
     model = load_model(source)
     model.config.name = name
-    if not windows and model.config.absent_slot:
-        model.config.absent_slot = False
-        model.head.absent = None
+    if not windows and model.backbone.config.ctc:
+        from dataclasses import replace
+
+        model.backbone.config = replace(model.backbone.config, ctc=False)
+        model.config.backbone_config = model.backbone.config.to_dict()
+        del model.backbone.ctc_head
     target = BUNDLED_DIR / name
     save_model(model, target, dtype=torch.float16)
     return target

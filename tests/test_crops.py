@@ -1,9 +1,8 @@
-"""Window crops for long-recording training, and the long aligner's present-prefix rule."""
+"""Window crops: joined utterances cut into windows with words present, absent or cut by an edge."""
 import random
 
 import numpy as np
 
-from frametool.tasks.long import present_prefix
 from frametool.text.normalize import tokenize
 from frametool.training.crops import ABSENT, IGNORED, PRESENT, SAMPLE_RATE_HZ, crop
 
@@ -32,10 +31,3 @@ def test_crop_statuses_follow_the_window():
                 assert status == IGNORED and a < duration < b
         kinds = "".join("PAI"[s] for s in sample.status)
         assert kinds.rstrip("A").rstrip("I").strip("P") == ""  # present run, at most one cut word, then absent
-
-
-def test_present_prefix_picks_the_likeliest_cut():
-    log_absent = np.log(np.array([0.01, 0.02, 0.1, 0.9, 0.95, 0.99]))
-    assert present_prefix(log_absent) == 3
-    assert present_prefix(np.log(np.array([0.99, 0.99]))) == 0
-    assert present_prefix(np.log(np.array([0.01, 0.01]))) == 2

@@ -1,8 +1,9 @@
 """The token-generation baseline: cached steps equal one causal pass; the speed report's shape."""
 import torch
 
-from frametool.backbones.generate import (AnswerHead, answer_text, cached_states, decode_answer, encode_answer,
-                                          full_forward_states, generate)
+from frametool.backbones.generate import (START, AnswerHead, answer_inputs, answer_text, cached_states,
+                                          decode_answer, encode_answer, full_forward_states, generate,
+                                          teacher_forced_logits)
 from frametool.backbones.tiny import TinyAudioLM, TinyConfig
 
 
@@ -30,11 +31,33 @@ def test_cached_generation_steps_equal_one_causal_pass():
     assert torch.allclose(full, cached, atol=1e-5)
     out = generate(backbone, answer, feats, lens, ids, word_index, steps=7)
     assert out.shape == (2, 7)
-    # greedy generation picks, at each step, the argmax of the states a causal pass gives its own output
+    # greedy generation picks, at each step, the argmax of the states a causal pass gives the start symbol
+    # followed by its own output
     with torch.no_grad():
-        states = full_forward_states(backbone, answer, feats, lens, ids, word_index, out[:, :-1].clone())
-        first_answer_state = ids.shape[1] + int(backbone.num_frames(lens)[0]) - 1
+        inputs = torch.cat([torch.full((2, 1), START), out[:, :-1]], dim=1)
+        states = full_forward_states(backbone, answer, feats, lens, ids, word_index, inputs)
+        first_answer_state = ids.shape[1] + int(backbone.num_frames(lens)[0])
         assert torch.equal(answer.out(states[:, first_answer_state:]).argmax(-1), out)
+        assert torch.allclose(teacher_forced_logits(backbone, answer, feats, lens, ids, word_index, inputs),
+                              answer.out(states[:, first_answer_state:]), atol=1e-5)
+
+
+def test_teacher_forcing_ignores_padding():
+    backbone, answer = _toy()
+    torch.manual_seed(1)
+    feats = torch.randn(2, 90, 80)
+    lens = torch.tensor([90, 60])
+    feats[1, 60:] = 0  # padded audio is zeros, as make_batch pads it
+    ids = torch.randint(5, 30, (2, 10))
+    ids[1, 7:] = 0  # PAD
+    word_index = torch.arange(10).repeat(2, 1)
+    inputs, targets = answer_inputs(["[0.10, 0.30]", "[0.2]"])
+    assert targets[1, 5] == encode_answer("[0.2]")[-1] and (targets[1, 6:] == -100).all()
+    with torch.no_grad():
+        both = teacher_forced_logits(backbone, answer, feats, lens, ids, word_index, inputs)
+        alone = teacher_forced_logits(backbone, answer, feats[1:, :60], lens[1:], ids[1:, :7], word_index[1:, :7],
+                                      inputs[1:, :6])
+    assert torch.allclose(both[1:, :6], alone, atol=1e-5)
 
 
 def test_speed_report_rows(tmp_path):

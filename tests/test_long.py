@@ -1,85 +1,134 @@
-"""The windowed aligner for long recordings: no drift, every word once, bounded windows."""
+"""Long recordings: CTC chunks find every word without drift, segments cut in pauses, one call aligns all."""
 import numpy as np
 import pytest
 import torch
 
-from frametool.framegrid import FrameGrid
 from frametool.tasks import long as long_module
-from frametool.tasks.long import LongConfig, align_long
+from frametool.tasks.long import LongConfig, align_long, ctc_word_frames, segments
 from frametool.text.normalize import tokenize
 
 RATE = 16000
 
 
-def _fake_window(true_onsets, word_s=0.3, calls=None):
-    """A stand-in for the model: the audio is a clock (sample value = its time / 1000), the words are
-    'w<k>' with known onsets; a word is present when it lies wholly inside the window."""
+def _words(n, seed=0):
+    rng = np.random.default_rng(seed)
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    return ["".join(rng.choice(letters, size=int(rng.integers(2, 7)))) for _ in range(n)]
 
-    def window(model, chunk, words):
-        t0, duration = float(chunk[0]) * 1000, len(chunk) / RATE
-        if calls is not None:
-            calls.append((t0, duration, len(words)))
-        n_frames = int(duration / 0.02)
-        grid = FrameGrid(0.02, n_frames)
-        onset = np.full((len(words), n_frames), -20.0)
-        offset = np.full((len(words), n_frames), -20.0)
-        log_absent = np.zeros(len(words))
-        for i, token in enumerate(words):
-            g = true_onsets[int(token.text[1:])]
-            inside = t0 <= g and g + word_s <= t0 + duration
-            log_absent[i] = np.log(0.01 if inside else 0.99)
-            if inside:
-                onset[i, grid.frame_of(g - t0)] = 10.0
-                offset[i, grid.frame_of(g + word_s - t0 - 1e-6)] = 10.0
-        return onset, offset, grid, log_absent
 
-    return window
+def _fake_ctc(words, onsets, total_s, shift=0.02, vocab=32):
+    """Per-frame CTC log-probabilities that say each word's letters, evenly over its 0.3 s, and blank
+    elsewhere; every frame gives the truth 0.7 and the rest a little, so the evidence is clear but soft."""
+    from frametool.text.tokenizer import VOCAB
+
+    T = int(round(total_s / shift))
+    probs = np.full((T, vocab), 0.3 / (vocab - 1))
+    probs[:, 0] = 0.7
+    for word, g in zip(words, onsets):
+        frames = np.linspace(g / shift, (g + 0.3) / shift - 1, len(word)).round().astype(int)
+        for ch, f in zip(word, frames):
+            probs[f] = 0.3 / (vocab - 1)
+            probs[f, VOCAB.index(ch)] = 0.7
+        space = int(round((g - 0.05) / shift))
+        if probs[space, 0] == 0.7:
+            probs[space] = 0.3 / (vocab - 1)
+            probs[space, VOCAB.index(" ")] = 0.7
+    return np.log(probs)
+
+
+def _timeline(n, pause_every, seed=0):
+    gaps = [0.45 + (3.0 if pause_every and k % pause_every == 0 else 0.0) + 0.1 * (k % 3) for k in range(n)]
+    return 0.5 + np.concatenate([[0.0], np.cumsum(gaps[:-1])])
 
 
 @pytest.mark.parametrize("pause_every", [0, 7])
-def test_windows_recover_every_word_without_drift(monkeypatch, pause_every):
+def test_ctc_chunks_find_every_word_without_drift(pause_every):
     n = 400
-    gaps = [0.45 + (3.0 if pause_every and k % pause_every == 0 else 0.0) + 0.1 * (k % 3) for k in range(n)]
-    onsets = 0.5 + np.concatenate([[0.0], np.cumsum(gaps[:-1])])
+    words = _words(n)
+    onsets = _timeline(n, pause_every)
     total_s = float(onsets[-1] + 2.0)
-    samples = (np.arange(int(total_s * RATE)) / RATE / 1000).astype(np.float64)
-    calls = []
-    monkeypatch.setattr(long_module, "_window", _fake_window(onsets, calls=calls))
-    model = type("M", (), {"config": type("C", (), {"absent_slot": True})()})()
-    times = align_long(model, samples, tokenize(" ".join(f"w{k}" for k in range(n))), config=LongConfig())
-    assert len(times.start_s) == n
-    assert np.max(np.abs(times.start_s - onsets)) <= 0.02
-    assert np.all(np.diff(times.start_s) > 0)
-    assert all(duration <= 30.0 + 1e-6 for _, duration, _ in calls)
-    assert len(calls) < 3 * total_s / 25  # windows advance; few re-reads
+    frames = ctc_word_frames(_fake_ctc(words, onsets, total_s), tokenize(" ".join(words)), 0.02)
+    assert np.max(np.abs(frames[:, 0] * 0.02 - onsets)) <= 0.021
+    assert np.max(np.abs(frames[:, 1] * 0.02 - (onsets + 0.3))) <= 0.041
+    assert np.all(np.diff(frames[:, 0]) > 0)
 
 
-def test_a_stretch_without_transcript_is_skipped(monkeypatch):
+def test_a_stretch_without_transcript_is_skipped():
+    words = _words(40, seed=1)
     onsets = np.concatenate([0.5 + 0.5 * np.arange(20), 80.0 + 0.5 * np.arange(20)])  # 60 s of nothing
-    samples = (np.arange(int(95 * RATE)) / RATE / 1000).astype(np.float64)
-    monkeypatch.setattr(long_module, "_window", _fake_window(onsets))
-    model = type("M", (), {"config": type("C", (), {"absent_slot": True})()})()
-    times = align_long(model, samples, tokenize(" ".join(f"w{k}" for k in range(40))))
-    assert np.max(np.abs(times.start_s - onsets)) <= 0.02
+    frames = ctc_word_frames(_fake_ctc(words, onsets, 95.0), tokenize(" ".join(words)), 0.02)
+    assert np.max(np.abs(frames[:, 0] * 0.02 - onsets)) <= 0.021
 
 
-def test_real_model_with_absent_slot_aligns_a_long_file_in_windows():
+def test_segments_cut_in_the_widest_pauses_within_bounds():
+    onsets = _timeline(300, 7)
+    frames = np.stack([onsets / 0.02, (onsets + 0.3) / 0.02], axis=1).round().astype(np.int64)
+    total = int(frames[-1, 1] + 100)
+    config = LongConfig()
+    pieces = segments(frames, total, 0.02, config)
+    assert pieces[0][0] == 0 and pieces[-1][1] == total and pieces[-1][3] == 300
+    for (a, b, w0, w1), nxt in zip(pieces, pieces[1:]):
+        assert b == nxt[0] and w1 == nxt[2] and w1 > w0
+        assert config.min_segment_s <= (b - a) * 0.02 <= config.max_segment_s + 1e-9
+        assert frames[w1 - 1, 1] < b < frames[w1, 0]  # cut between the words, never through one
+        assert frames[w1, 0] - frames[w1 - 1, 1] > 100  # in a 3 s pause (one comes every 7 words)
+
+
+def test_long_alignment_puts_each_segment_back_in_place(monkeypatch):
+    """The whole path with stand-ins for the model: CTC evidence as above; the pointer aligner reads a
+    clock (sample value = its time / 1000) and reports each of its words at the true onset."""
+    from frametool.decoders.monotonic import WordTimes
+    from frametool.tasks import align as align_module
+
+    n = 300
+    words = _words(n, seed=2)
+    onsets = _timeline(n, 9)
+    total_s = float(onsets[-1] + 2.0)
+    truth = dict(enumerate(onsets))
+    index = {}
+    tokens = tokenize(" ".join(words))
+    for k, token in enumerate(tokens):
+        index[id(token)] = k
+
+    def fake_batch(model, requests, decode="median"):
+        out = []
+        for r in requests:
+            t0 = float(r.samples[0]) * 1000
+            starts = np.array([truth[index[id(t)]] for t in r.tokens]) - t0
+            assert np.all(starts >= 0) and np.all(starts + 0.3 <= len(r.samples) / RATE + 1e-6)
+            w = len(starts)
+            out.append(WordTimes(starts, starts + 0.3, np.stack([starts, starts], 1),
+                                 np.stack([starts + 0.3] * 2, 1), np.ones(w)))
+        return out
+
+    monkeypatch.setattr(long_module, "ctc_log_probs", lambda model, samples, config: _fake_ctc(words, onsets, total_s))
+    monkeypatch.setattr(align_module, "align_batch", fake_batch)
+    samples = (np.arange(int(total_s * RATE)) / RATE / 1000).astype(np.float64)
+    model = type("M", (), {"backbone": type("B", (), {"config": type("C", (), {"ctc": True})(),
+                                                      "frame_shift_s": 0.02})()})()
+    times = align_long(model, samples, tokens)
+    assert np.allclose(times.start_s, onsets, atol=1e-3)
+
+
+def test_real_model_with_ctc_head_aligns_a_long_file():
     from frametool.model import FrameModel, ModelConfig
 
     torch.manual_seed(0)
     model = FrameModel(ModelConfig(backbone_config=dict(d_model=32, n_heads=2, enc_layers=1, dec_layers=1,
-                                                        query_after_audio=True), absent_slot=True)).eval()
+                                                        query_after_audio=True, ctc=True))).eval()
     samples = (np.random.default_rng(0).standard_normal(75 * RATE) * 0.1).astype(np.float32)
     tokens = tokenize(" ".join(["hello", "world", "again"] * 60))
+    log_probs = long_module.ctc_log_probs(model, samples, LongConfig())
+    assert log_probs.shape == (75 * RATE // 320, 32)  # one row per 20 ms frame, windows stitched
     times = align_long(model, samples, tokens)
     assert len(times.start_s) == len(tokens)
     assert np.all(times.end_s >= times.start_s) and np.all(np.diff(times.start_s) >= 0)
     assert times.start_s[0] >= 0 and times.end_s[-1] <= 75 + 0.05
 
 
-def test_model_without_absent_slot_is_refused():
-    model = type("M", (), {"config": type("C", (), {"absent_slot": False})()})()
-    with pytest.raises(ValueError, match="absent slot"):
+def test_model_without_ctc_head_is_refused():
+    model = type("M", (), {"backbone": type("B", (), {"config": type("C", (), {"ctc": False})()})()})()
+    with pytest.raises(ValueError, match="CTC head"):
         align_long(model, np.zeros(RATE * 60), tokenize("a b"))
 
 
@@ -93,7 +142,7 @@ def test_align_command_takes_a_long_recording_in_one_call(tmp_path):
 
     torch.manual_seed(0)
     model = FrameModel(ModelConfig(backbone_config=dict(d_model=32, n_heads=2, enc_layers=1, dec_layers=1,
-                                                        query_after_audio=True), absent_slot=True))
+                                                        query_after_audio=True, ctc=True)))
     save_model(model, tmp_path / "model")
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -108,15 +157,15 @@ def test_align_command_takes_a_long_recording_in_one_call(tmp_path):
     assert grid.maxTimestamp == pytest.approx(70.0)
 
 
-def test_bundle_without_windows_drops_the_absent_slot(tmp_path, monkeypatch):
+def test_bundle_without_windows_drops_the_ctc_head(tmp_path, monkeypatch):
     from frametool import model as model_module
+    from frametool.tasks.long import has_windows
 
     source = model_module.FrameModel(model_module.ModelConfig(
-        backbone_config=dict(d_model=32, n_heads=2, enc_layers=1, dec_layers=1), absent_slot=True))
+        backbone_config=dict(d_model=32, n_heads=2, enc_layers=1, dec_layers=1, ctc=True)))
     model_module.save_model(source, tmp_path / "src")
     monkeypatch.setattr(model_module, "BUNDLED_DIR", tmp_path / "pkg")
     plain = model_module.load_model(str(model_module.bundle(str(tmp_path / "src"), "x", windows=False)))
-    assert plain.config.absent_slot is False and plain.head.absent is None
+    assert not has_windows(plain) and not hasattr(plain.backbone, "ctc_head")
     windowed = model_module.load_model(str(model_module.bundle(str(tmp_path / "src"), "y")))
-    assert windowed.config.absent_slot is True
-    assert plain.head.absent_logits(torch.zeros(1, 2, 32)) is None
+    assert has_windows(windowed)

@@ -50,7 +50,7 @@ def test_validate_checks_the_models_limits(tmp_path):
     (one_piece / "config.json").write_text(json.dumps({"backbone_config": {"max_words": 256}}))
     windowed = tmp_path / "m2"
     windowed.mkdir()
-    (windowed / "config.json").write_text(json.dumps({"absent_slot": True}))
+    (windowed / "config.json").write_text(json.dumps({"backbone_config": {"ctc": True}}))
     for model, expect_long in ((one_piece, True), (windowed, False)):
         report = tmp_path / f"{model.name}.tsv"
         result = runner.invoke(cli.app, ["validate", str(corpus), "--report", str(report), "--model", str(model)])

@@ -13,3 +13,4 @@ class BackboneOutput:
     words: torch.Tensor  # (B, W, H) states at each transcript token's last text position
     word_mask: torch.Tensor  # (B, W) True where a word exists
     frame_shift_s: float
+    audio: torch.Tensor | None = None  # (B, T, H) the audio encoder's states (before the LM), where it has one

@@ -1,7 +1,7 @@
 """Token generation on the tiny backbone: the baseline that writes timestamps as text.
 
 The same backbone reads [prompt; audio] and then GENERATES the answer one character at a time (e.g.
-"[0.21, 0.49, 0.85]"), greedily, with a key/value cache so every step runs only the new position through
+"[0.21, 0.49, 0.85]") after a start symbol, greedily, with a key/value cache so every step runs only the new position through
 the decoder. This is how a text-timestamp audio LM answers; frametool instead reads the answer off the
 frame states in one pass. The answer vocabulary, its embeddings and output layer (`AnswerHead`) belong to
 the baseline; the backbone's weights are shared.
@@ -34,13 +34,52 @@ def decode_answer(ids: list[int]) -> str:
     return "".join(out)
 
 
+START = _ANSWER_INDEX["<eos>"]  # the same symbol opens the answer (fed after the audio) and ends it
+
+
 class AnswerHead(nn.Module):
-    """Embeddings and output layer of the answer characters."""
+    """Embeddings (with their position in the answer) and output layer of the answer characters."""
 
     def __init__(self, d_model: int) -> None:
         super().__init__()
         self.embed = nn.Embedding(len(ANSWER_VOCAB), d_model)
         self.out = nn.Linear(d_model, len(ANSWER_VOCAB))
+
+    def embed_at(self, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """(B, A) answer ids at answer positions start.. -> (B, A, H) decoder inputs."""
+        from frametool.backbones.tiny import sinusoids
+
+        d = self.embed.embedding_dim
+        return self.embed(ids) + sinusoids(start + ids.shape[1], d, ids.device)[start:][None]
+
+
+def answer_inputs(texts: list[str], device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher forcing: -> inputs (START + characters) and targets (characters + <eos>), (B, A) each,
+    padded (targets with -100, ignored by the loss)."""
+    encoded = [encode_answer(t) for t in texts]
+    A = max(len(e) for e in encoded)
+    inputs = torch.full((len(texts), A), START, dtype=torch.long)
+    targets = torch.full((len(texts), A), -100, dtype=torch.long)
+    for b, e in enumerate(encoded):
+        inputs[b, 1:len(e)] = torch.tensor(e[:-1])
+        targets[b, :len(e)] = torch.tensor(e)
+    return inputs.to(device), targets.to(device)
+
+
+def teacher_forced_logits(backbone, answer: AnswerHead, feats, feat_lens, ids, word_index,
+                          inputs: torch.Tensor) -> torch.Tensor:
+    """(B, A, V) answer logits of [prompt; audio; answer inputs] in one causal pass, padding masked (for
+    training the baseline; the same states as generation computes, as the tests check)."""
+    from frametool.text.tokenizer import PAD
+
+    audio, frame_mask = backbone.encode_audio(feats, feat_lens)
+    seq = torch.cat([backbone.embed_text(ids, word_index), audio + backbone.type_emb.weight[1],
+                     answer.embed_at(inputs)], dim=1)
+    pad = torch.cat([ids == PAD, ~frame_mask, torch.zeros_like(inputs, dtype=torch.bool)], dim=1)
+    S = seq.shape[1]
+    causal = torch.ones(S, S, dtype=torch.bool, device=seq.device).triu(1)
+    h = backbone.dec_norm(backbone.decoder(seq, mask=causal, src_key_padding_mask=pad))
+    return answer.out(h[:, -inputs.shape[1]:])
 
 
 def _layer_step(layer: nn.TransformerEncoderLayer, x: torch.Tensor, cache: dict | None, causal: bool):
@@ -91,21 +130,22 @@ def generate(backbone, answer: AnswerHead, feats: torch.Tensor, feat_lens: torch
     `stop_at_eos=False` generates exactly `steps` characters (the length of the true answer), so the
     time measured is the cost of writing that answer whatever the weights are.
     """
-    states, caches = _prefill(backbone, _prefix(backbone, feats, feat_lens, ids, word_index))
-    last = states[:, -1:]
+    _, caches = _prefill(backbone, _prefix(backbone, feats, feat_lens, ids, word_index))
+    start = torch.full((feats.shape[0], 1), START, dtype=torch.long, device=feats.device)
+    last = _step(backbone, answer.embed_at(start, 0), caches)
     out = []
-    for _ in range(steps):
+    for t in range(steps):
         token = answer.out(last).argmax(-1)  # (B, 1)
         out.append(token)
-        if stop_at_eos and bool((token == 0).all()):
+        if stop_at_eos and bool((token == START).all()):
             break
-        last = _step(backbone, answer.embed(token), caches)
+        last = _step(backbone, answer.embed_at(token, t + 1), caches)
     return torch.cat(out, dim=1)
 
 
 def full_forward_states(backbone, answer: AnswerHead, feats, feat_lens, ids, word_index, answer_ids) -> torch.Tensor:
     """Decoder states of [prompt; audio; answer] in one causal pass (for checking the cached steps)."""
-    seq = torch.cat([_prefix(backbone, feats, feat_lens, ids, word_index), answer.embed(answer_ids)], dim=1)
+    seq = torch.cat([_prefix(backbone, feats, feat_lens, ids, word_index), answer.embed_at(answer_ids)], dim=1)
     S = seq.shape[1]
     causal = torch.ones(S, S, dtype=torch.bool).triu(1)
     return backbone.dec_norm(backbone.decoder(seq, mask=causal))
@@ -114,5 +154,5 @@ def full_forward_states(backbone, answer: AnswerHead, feats, feat_lens, ids, wor
 def cached_states(backbone, answer: AnswerHead, feats, feat_lens, ids, word_index, answer_ids) -> torch.Tensor:
     """The same states computed as generation does: prefill, then one cached step per answer token."""
     states, caches = _prefill(backbone, _prefix(backbone, feats, feat_lens, ids, word_index))
-    steps = [_step(backbone, answer.embed(answer_ids[:, t:t + 1]), caches) for t in range(answer_ids.shape[1])]
+    steps = [_step(backbone, answer.embed_at(answer_ids[:, t:t + 1], t), caches) for t in range(answer_ids.shape[1])]
     return torch.cat([states, *steps], dim=1)

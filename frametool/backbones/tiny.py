@@ -31,6 +31,9 @@ class TinyConfig:
     max_words: int = 256  # word-index embeddings (index taken modulo this)
     # repeat the prompt after the audio and take word queries there, so they can attend to the audio
     query_after_audio: bool = False
+    # a CTC head over the audio encoder's states (characters of the spoken words, blank = <pad>): trained as
+    # an auxiliary loss so the frames carry what was said; long recordings are split with it
+    ctc: bool = False
 
     @property
     def frame_shift_s(self) -> float:
@@ -75,6 +78,8 @@ class TinyAudioLM(nn.Module):
         self.lm_head = nn.Linear(d, config.vocab_size, bias=False)  # for the token baseline
         if config.query_after_audio:
             self.query_emb = nn.Parameter(torch.zeros(d))  # marks the repeated prompt
+        if config.ctc:
+            self.ctc_head = nn.Linear(d, config.vocab_size)
 
     @property
     def frame_shift_s(self) -> float:
@@ -91,6 +96,12 @@ class TinyAudioLM(nn.Module):
         x = x + sinusoids(x.shape[1], x.shape[2], x.device)[None]
         x = self.encoder(x, src_key_padding_mask=~mask)
         return self.enc_norm(x), mask
+
+    def ctc_log_probs(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) encoder states -> (B, T, V) log-probabilities over characters; index PAD is the blank."""
+        if not self.config.ctc:
+            raise ValueError("this backbone has no CTC head")
+        return torch.log_softmax(self.ctc_head(audio).float(), dim=-1)
 
     def embed_text(self, ids: torch.Tensor, word_index: torch.Tensor) -> torch.Tensor:
         """(B, L) prompt ids and word indices (-1 = special) -> (B, L, H) decoder inputs."""
@@ -116,4 +127,4 @@ class TinyAudioLM(nn.Module):
         h = self.dec_norm(self.decoder(seq, mask=causal, src_key_padding_mask=pad))
         query_states = h[:, L + T:] if self.config.query_after_audio else h[:, :L]
         words = torch.gather(query_states, 1, word_last.clamp_min(0)[..., None].expand(-1, -1, h.shape[2]))
-        return BackboneOutput(h[:, L:L + T], frame_mask, words, word_mask, self.frame_shift_s)
+        return BackboneOutput(h[:, L:L + T], frame_mask, words, word_mask, self.frame_shift_s, audio)

@@ -1,12 +1,14 @@
-"""Aligning a long recording with its whole transcript, window by window, without drift.
+"""Aligning a long recording with its whole transcript, without drift.
 
-The model reads windows of about `window_s` seconds. Each window starts just before the first word not
-yet aligned and is given more transcript than it can hold; the head's "not in this audio" slot tells
-which of those words the window really contains (a contiguous run from the first one). Words that end
-well before the window's end are committed; the next window starts where the last committed word ends.
-How many words a window is given follows the speaking rate of the words committed so far (never below
-the recording's average), with a margin the absent slot trims.
-Memory stays bounded by one window; words are never re-assigned, so errors cannot pile up over an hour.
+1. The audio encoder's CTC head reads the whole recording in overlapping windows (bounded memory) and
+   gives per-frame character log-probabilities.
+2. CTC forced alignment, chunk by chunk: each chunk of `chunk_s` seconds starts where the last committed
+   word ends and is matched to a PREFIX of the remaining transcript (free end), so the acoustics decide
+   which words it holds; words ending well before the chunk's end are committed. Words are never
+   re-assigned, and every chunk restarts from what the audio said, so errors cannot pile up over an hour.
+3. The recording is cut at the widest pauses between those words into segments of at most
+   `max_segment_s` seconds, each with exactly its words, and every segment is aligned by the model's
+   pointer head like a short utterance (the precise times come from there).
 """
 from __future__ import annotations
 
@@ -17,91 +19,187 @@ import numpy as np
 import torch
 
 from frametool.audio.io import TARGET_RATE_HZ as SAMPLE_RATE_HZ
-from frametool.decoders.monotonic import WordTimes, decode_words
-from frametool.framegrid import FrameGrid
+from frametool.decoders.ctc import forced_align, word_spans
+from frametool.decoders.monotonic import WordTimes
 from frametool.text.normalize import Token
+from frametool.text.tokenizer import SPACE, UNK, encode_words
 
 
 @dataclass(frozen=True)
 class LongConfig:
-    window_s: float = 30.0
-    commit_margin_s: float = 5.0  # words ending in the window's last seconds wait for the next window
-    restart_before_s: float = 0.1  # a window starts this far before the last committed word's end
-    over_cover: float = 1.25  # words given / words expected in a window
-    min_words: int = 16
-    max_words: int = 200
+    encoder_window_s: float = 30.0  # audio encoder windows (each keeps its middle; overlap on both sides)
+    encoder_overlap_s: float = 4.0
+    chunk_s: float = 30.0  # CTC alignment chunks
+    commit_margin_s: float = 5.0  # words ending in a chunk's last seconds wait for the next chunk
+    over_cover: float = 1.6  # words given to a chunk / words expected at the recording's speaking rate
+    min_words: int = 24
+    min_segment_s: float = 4.0  # pointer-head segments: cut at the widest pause after this long...
+    max_segment_s: float = 20.0  # ...and before this long
 
 
-def present_prefix(log_absent: np.ndarray) -> int:
-    """How many of the window's words (from the first) are in it: the j maximising
-    sum_{k<j} log(1 - p_k) + sum_{k>=j} log p_k, with p_k the word's "not here" probability."""
-    log_present = np.log1p(-np.exp(np.minimum(log_absent, -1e-12)))
-    score = np.concatenate([[0.0], np.cumsum(log_present)]) + np.concatenate(
-        [np.cumsum(log_absent[::-1])[::-1], [0.0]])
-    return int(np.argmax(score))
+def has_windows(model) -> bool:
+    """Whether the model can align long recordings (its audio encoder has a CTC head)."""
+    return bool(getattr(model.backbone.config, "ctc", False))
 
 
-def _window(model, samples: np.ndarray, tokens: list[Token]):
-    """One window -> (onset (W, T), offset (W, T) pointer log-intensities, grid, per-word log p(absent))."""
-    from frametool.model import make_batch
+def ctc_log_probs(model, samples: np.ndarray, config: LongConfig = LongConfig()) -> np.ndarray:
+    """(N,) 16 kHz samples -> (T, V) CTC log-probabilities on the model's frame grid, computed in
+    overlapping encoder windows whose edges are dropped."""
+    from frametool.audio.features import log_mel_batch
 
+    backbone = model.backbone
     device = next(model.parameters()).device
-    batch = make_batch([samples], [tokens], device=device)
-    with torch.inference_mode():
-        logits, out = model(batch)
-        absent = model.head.absent_logits(out.words)
-    n_frames = int(out.frame_mask[0].sum())
-    logits = logits.float().cpu()[0, :, :, :n_frames].double()  # (C, W, T)
-    absent = absent.float().cpu()[0].double()  # (C, W)
-    log_count = torch.logsumexp(logits, dim=2) + math.log(out.frame_shift_s)  # (C, W)
-    log_absent = (absent - torch.logaddexp(log_count, absent)).mean(dim=0).numpy()  # channels averaged
-    logits = logits.numpy()
-    return logits[0], logits[1], FrameGrid(out.frame_shift_s, n_frames), log_absent
+    hop = int(round(backbone.frame_shift_s * SAMPLE_RATE_HZ))  # samples per frame
+    total = int(backbone.num_frames(torch.tensor(len(samples) // (hop // backbone.config.subsample))))
+    window = int(config.encoder_window_s * SAMPLE_RATE_HZ) // hop  # frames
+    overlap = int(config.encoder_overlap_s * SAMPLE_RATE_HZ) // hop
+    keep = max(1, window - 2 * overlap)
+    out = np.zeros((total, backbone.config.vocab_size), dtype=np.float32)
+    for k0 in range(0, total, keep):
+        a = max(0, k0 - overlap)
+        b = min(total, k0 + keep + overlap)
+        piece = torch.from_numpy(np.asarray(samples[a * hop: b * hop], dtype=np.float32)).to(device)
+        feats = log_mel_batch([piece])[0][None]
+        with torch.inference_mode():
+            audio, _ = backbone.encode_audio(feats, torch.tensor([feats.shape[1]], device=device))
+            lp = backbone.ctc_log_probs(audio)[0].float().cpu().numpy()
+        end = min(total, k0 + keep)
+        got = lp[k0 - a: k0 - a + (end - k0)]
+        out[k0: k0 + len(got)] = got
+        if len(got) < end - k0:  # the encoder's last frame may be short of the grid: repeat it
+            out[k0 + len(got): end] = lp[-1]
+    return out
 
 
-def _shifted(times: WordTimes, count: int, offset_s: float) -> WordTimes:
-    return WordTimes(times.start_s[:count] + offset_s, times.end_s[:count] + offset_s,
-                     times.start_ci_s[:count] + offset_s, times.end_ci_s[:count] + offset_s,
-                     times.confidence[:count])
+def _labels(tokens: list[Token]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CTC labels of the spoken words (characters and the spaces between words), each label's word index
+    (-1 for spaces) and its position in the transcript (a space counts with the word after it)."""
+    prompt = encode_words(tokens)
+    ids = np.asarray(prompt.ids[1:-1], dtype=np.int64)
+    position = np.asarray(prompt.word_index[1:-1], dtype=np.int64)
+    keep = ids != UNK
+    ids, position = ids[keep], position[keep]
+    return ids, np.where(ids == SPACE, -1, position), position
+
+
+def ctc_word_frames(log_probs: np.ndarray, tokens: list[Token], frame_shift_s: float,
+                    config: LongConfig = LongConfig()) -> np.ndarray:
+    """(n, 2) [first, end) frame of every word, from CTC alignment chunk by chunk (module docstring)."""
+    n, T = len(tokens), len(log_probs)
+    labels, char_word, position = _labels(tokens)
+    out = np.full((n, 2), -1, dtype=np.int64)
+    chunk = int(config.chunk_s / frame_shift_s)
+    margin = int(config.commit_margin_s / frame_shift_s)
+    rate = n / max(T, 1)  # words per frame over the whole recording
+    t0, w0 = 0, 0
+    while w0 < n and t0 < T:
+        t1 = min(T, t0 + chunk)
+        last = t1 >= T
+        k = n - w0 if last else max(config.min_words, math.ceil(rate * (t1 - t0) * config.over_cover))
+        k = min(k, n - w0)
+        lo, hi = np.searchsorted(position, [w0, w0 + k])
+        if lo < hi and labels[lo] == SPACE:  # the space before the chunk's first word was emitted already
+            lo += 1
+        lab, cw = labels[lo:hi], char_word[lo:hi]
+        free = not (last and k == n - w0)
+        spans, score = forced_align(log_probs[t0:t1], lab, free_end=free)
+        if not np.isfinite(score):  # more letters than frames left: take what fits, free end
+            spans, score = forced_align(log_probs[t0:t1], lab, free_end=True)
+        words = word_spans(spans, np.where(cw >= 0, cw - w0, -1), k)
+        reached = np.nonzero(words[:, 0] >= 0)[0]
+        if last:
+            commit = k
+        else:
+            ends_early = reached[words[reached, 1] < (t1 - t0) - margin]
+            commit = int(ends_early[-1]) + 1 if len(ends_early) else 0
+        if commit == 0:  # no word ends early in this chunk (silence, music, or one late start): move on
+            first = int(words[reached[0], 0]) if len(reached) else 0
+            t0 = t0 + first - 1 if first > margin else t1 - margin
+            continue
+        got = words[:commit].copy()
+        got[got[:, 0] >= 0] += t0
+        out[w0:w0 + commit] = got
+        w0 += commit
+        done = out[:w0][out[:w0, 1] >= 0]
+        t0 = int(done[-1, 1]) if len(done) else t1
+        if last:
+            break
+    _fill_missing(out, T)
+    return out
+
+
+def _fill_missing(frames: np.ndarray, total: int) -> None:
+    """Words the CTC path never reached (too little audio left) share the time between their neighbours."""
+    n = len(frames)
+    i = 0
+    while i < n:
+        if frames[i, 0] >= 0:
+            i += 1
+            continue
+        j = i
+        while j < n and frames[j, 0] < 0:
+            j += 1
+        a = int(frames[i - 1, 1]) if i else 0
+        b = int(frames[j, 0]) if j < n else total
+        edges = np.linspace(a, max(a, b), j - i + 1).round().astype(np.int64)
+        frames[i:j, 0], frames[i:j, 1] = edges[:-1], np.maximum(edges[1:], edges[:-1] + 1)
+        i = j
+
+
+def segments(word_frames: np.ndarray, total_frames: int, frame_shift_s: float,
+             config: LongConfig = LongConfig()) -> list[tuple[int, int, int, int]]:
+    """Cut the recording at pauses between words: -> [(first frame, end frame, first word, end word)],
+    contiguous and covering the recording; each cut is in the middle of the widest gap between two words
+    that keeps the segment between min_segment_s and max_segment_s (shorter only at the end)."""
+    n = len(word_frames)
+    lo_f, hi_f = config.min_segment_s / frame_shift_s, config.max_segment_s / frame_shift_s
+    out = []
+    start_f, start_w = 0, 0
+    while start_w < n:
+        if total_frames - start_f <= hi_f or start_w == n - 1:
+            out.append((start_f, total_frames, start_w, n))
+            break
+        best, best_gap = None, -np.inf
+        for i in range(start_w, n - 1):
+            span = word_frames[i, 1] - start_f
+            if span > hi_f and best is not None:
+                break
+            gap = word_frames[i + 1, 0] - word_frames[i, 1]
+            if (span >= lo_f or best is None) and gap >= best_gap:
+                best, best_gap = i, gap
+            if span > hi_f:
+                break
+        end, nxt = int(word_frames[best, 1]), max(int(word_frames[best + 1, 0]), int(word_frames[best, 1]))
+        cut = min(int(round((end + nxt) / 2)), max(end, int(start_f + hi_f)))  # in the pause, within bounds
+        cut = min(max(cut, start_f + 1), total_frames - 1)
+        out.append((start_f, cut, start_w, best + 1))
+        start_f, start_w = cut, best + 1
+    return out
 
 
 def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "median",
-               config: LongConfig = LongConfig()) -> WordTimes:
-    """Word times for a recording of any length with its whole transcript (model needs an absent slot)."""
-    if not model.config.absent_slot:
-        raise ValueError("this model cannot align long recordings in windows (it has no absent slot)")
-    total_s = len(samples) / SAMPLE_RATE_HZ
-    n = len(tokens)
-    global_rate = n / max(total_s, 1e-3)  # words per second over the whole recording, pauses included
-    rate = global_rate
-    parts: list[WordTimes] = []
-    t0, w0 = 0.0, 0
-    while w0 < n:
-        t1 = min(total_s, t0 + config.window_s)
-        last = t1 >= total_s - 1e-6
-        first = int(round(t0 * SAMPLE_RATE_HZ))
-        t0 = first / SAMPLE_RATE_HZ  # on a sample, so window times add up exactly
-        chunk = samples[first: first + int(round((t1 - t0) * SAMPLE_RATE_HZ))]
-        # a little more transcript than the window should hold at the current speaking rate
-        budget = math.ceil(max(rate, global_rate) * (t1 - t0) * config.over_cover) + 5
-        k = n - w0 if last else int(np.clip(budget, config.min_words, config.max_words))
-        words = tokens[w0:w0 + k]
-        onset, offset, grid, log_absent = _window(model, chunk, words)
-        # the end of the recording must hold every word left; elsewhere the absent slot decides
-        present = len(words) if last else present_prefix(log_absent)
-        if present == 0:  # nothing of the transcript here (silence, music): move on
-            t0 = t1 - config.commit_margin_s
-            continue
-        times = decode_words(onset[:present], offset[:present], grid, decode)
-        if last:
-            commit = present
-        else:
-            commit = max(1, int(np.sum(times.end_s < (t1 - t0) - config.commit_margin_s)))  # always progress
-        parts.append(_shifted(times, commit, t0))
-        w0 += commit
-        span = float(parts[-1].end_s[-1]) - t0
-        if span > 2.0:
-            rate = 0.5 * rate + 0.5 * commit / span
-        t0 = max(t0 + 0.5, float(parts[-1].end_s[-1]) - config.restart_before_s)
+               config: LongConfig = LongConfig(), batch_size: int = 8) -> WordTimes:
+    """Word times for a recording of any length with its whole transcript (model needs a CTC head)."""
+    from frametool.tasks.align import AlignRequest, align_batch
+
+    if not has_windows(model):
+        raise ValueError("this model cannot align long recordings (its audio encoder has no CTC head)")
+    shift = model.backbone.frame_shift_s
+    hop = int(round(shift * SAMPLE_RATE_HZ))
+    log_probs = ctc_log_probs(model, samples, config)
+    frames = ctc_word_frames(log_probs, tokens, shift, config)
+    pieces = segments(frames, len(log_probs), shift, config)
+    requests = [AlignRequest(samples[a * hop: min(len(samples), b * hop)], tokens[w0:w1]) for a, b, w0, w1 in pieces]
+    order = sorted(range(len(pieces)), key=lambda i: len(requests[i].samples))
+    results: list[WordTimes | None] = [None] * len(pieces)
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        for i, times in zip(idx, align_batch(model, [requests[i] for i in idx], decode)):
+            results[i] = times
+    parts = []
+    for (a, _, _, _), times in zip(pieces, results):
+        offset = a * hop / SAMPLE_RATE_HZ
+        parts.append(WordTimes(times.start_s + offset, times.end_s + offset, times.start_ci_s + offset,
+                               times.end_ci_s + offset, times.confidence))
     return WordTimes(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                        ("start_s", "end_s", "start_ci_s", "end_ci_s", "confidence")))

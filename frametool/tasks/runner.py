@@ -12,7 +12,7 @@ from frametool.config import MIN_DURATION_S, AlignConfig
 from frametool.errors import FrametoolError, InputError
 from frametool.tasks.align import AlignRequest, align_batch, to_annotation
 from frametool.tasks.corpus import CorpusItem, discover, read_transcript
-from frametool.tasks.long import align_long
+from frametool.tasks.long import align_long, has_windows
 from frametool.writers import WRITERS, write_atomic
 from frametool.writers.tabular import render_jsonl
 
@@ -55,7 +55,7 @@ def output_path(config: AlignConfig, item: CorpusItem) -> Path:
 
 
 def _prepare(item: CorpusItem, config: AlignConfig, max_words: int, windowed: bool):
-    """-> (wave, tokens, long): `long` recordings are aligned window by window (models with windows)."""
+    """-> (wave, tokens, long): `long` recordings are split by the CTC head (models with windows)."""
     tokens = read_transcript(item)
     wave = load_audio(item.audio)
     if wave.duration_s < MIN_DURATION_S:
@@ -162,7 +162,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
                 progress(1)
             continue
         try:
-            wave, tokens, long = _prepare(item, config, max_words, bool(model.config.absent_slot))
+            wave, tokens, long = _prepare(item, config, max_words, has_windows(model))
         except InputError as exc:
             fail(exc.path, exc.stage, exc.problem)
             if progress:

@@ -37,7 +37,7 @@ class FileReport:
 
 def model_limits(model: str = "tiny-align") -> tuple[float, int | None]:
     """(longest recording, most words) the model aligns in one call, read from its config.json alone
-    (no torch): models with windows take recordings up to AlignConfig.max_recording_s, others one piece."""
+    (no torch): models with a CTC head (windows) take recordings up to AlignConfig.max_recording_s, others one piece."""
     import json
 
     for folder in (Path(model), Path(__file__).resolve().parent.parent / "models" / model):
@@ -47,7 +47,7 @@ def model_limits(model: str = "tiny-align") -> tuple[float, int | None]:
                 raw = json.loads(config.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 break
-            if raw.get("absent_slot"):
+            if raw.get("backbone_config", {}).get("ctc"):  # a CTC head: long recordings in windows
                 return AlignConfig.max_recording_s, None
             return AlignConfig.max_duration_s, int(raw.get("backbone_config", {}).get("max_words", 256))
     return AlignConfig.max_duration_s, 256

@@ -48,6 +48,7 @@ class TrainConfig:
     save_dtype: str = "float32"  # float32 | float16 | bfloat16 (checkpoint weights)
     crop_prob: float = 0.0  # share of samples that are windows of joined utterances (training/crops.py)
     absent_slot: bool = False  # the head learns "this word is not in the audio" (needs crop_prob > 0)
+    ctc_weight: float = 0.0  # weight of the auxiliary CTC loss (needs backbone ctc = true)
     reload_every: int = 0  # re-read the training manifests every N steps (0 = never)
     backbone: dict = field(default_factory=dict)
     data_recipe: dict = field(default_factory=dict)
@@ -83,6 +84,24 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
         return TrainConfig(**flat)
     except TypeError as exc:
         raise UsageError(f"recipe {path}: {exc}") from None
+
+
+def ctc_loss(model: FrameModel, out, batch, targets: torch.Tensor) -> torch.Tensor:
+    """Mean per-character CTC loss of the encoder's CTC head on the samples whose every word is in the
+    audio (window crops, with words cut or outside, are left out); 0 when there are none."""
+    from frametool.text.tokenizer import SPACE
+
+    whole = ((targets[:, 0] >= 0) | ~batch.word_mask).all(dim=1)
+    if not whole.any():
+        return out.frames.sum() * 0.0
+    log_probs = model.backbone.ctc_log_probs(out.audio[whole])  # (b, T, V)
+    ids = batch.ids[whole]
+    keep = ids >= SPACE  # characters and spaces; no BOS/SEP/PAD/UNK
+    labels = [row[k] for row, k in zip(ids, keep)]
+    input_lens = out.frame_mask[whole].sum(dim=1)
+    target_lens = torch.tensor([len(t) for t in labels], device=ids.device)
+    return torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), torch.cat(labels), input_lens, target_lens,
+                                        blank=0, reduction="mean", zero_infinity=True)
 
 
 def evaluate(model: FrameModel, examples, limit: int, batch_size: int = 16) -> dict:
@@ -135,6 +154,8 @@ def train(config: TrainConfig, log=print) -> Path:
     device = resolve_device(config.device)
     model.to(device)
     log(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M on {device}")
+    if config.ctc_weight and not model.backbone.config.ctc:
+        raise UsageError("ctc_weight needs a backbone with a CTC head: set ctc = true under [backbone]")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     def lr_at(step: int) -> float:
@@ -156,7 +177,7 @@ def train(config: TrainConfig, log=print) -> Path:
     (out_dir / "recipe.json").write_text(__import__("json").dumps(asdict(config), indent=2))
     best, step = -1.0, 0
     model.train()
-    running = []
+    running, running_ctc = [], []
     while step < config.steps:
         current = train_set
         groups = [(g, rng.getrandbits(32)) for g in batches(current, config.batch_seconds, config.max_batch_size, rng)]
@@ -174,6 +195,10 @@ def train(config: TrainConfig, log=print) -> Path:
                 absent = model.head.absent_logits(out.words)
             loss = pointer_nll(logits, out.frame_mask, batch.word_mask, targets,
                                model.backbone.frame_shift_s, config.loss_variant, absent)
+            if config.ctc_weight:
+                ctc = ctc_loss(model, out, batch, targets)
+                running_ctc.append(ctc.item())
+                loss = loss + config.ctc_weight * ctc
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -182,9 +207,10 @@ def train(config: TrainConfig, log=print) -> Path:
             step += 1
             running.append(loss.item())
             if step % 50 == 0:
-                log(f"step {step} loss {np.mean(running):.4f} lr {scheduler.get_last_lr()[0]:.2e} "
+                ctc_part = f" (ctc {np.mean(running_ctc):.4f})" if running_ctc else ""
+                log(f"step {step} loss {np.mean(running):.4f}{ctc_part} lr {scheduler.get_last_lr()[0]:.2e} "
                     f"{(time.time() - started) / 60:.1f} min")
-                running = []
+                running, running_ctc = [], []
             if step % config.save_every == 0:
                 save_model(model, out_dir / "last", save_dtype)
             timed_out = config.max_minutes and (time.time() - started) / 60 > config.max_minutes
