@@ -67,3 +67,24 @@ def test_word_spans_cover_their_characters_and_skip_cut_words():
     char_spans[2] = [5, 5]
     got = word_spans(char_spans, char_word, 3)
     assert got.tolist() == [[2, 5], [7, 13], [-1, -1]]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_banded_alignment_equals_the_full_one_when_the_band_holds_the_path(seed):
+    from frametool.decoders.ctc import banded_forced_align
+
+    rng = np.random.default_rng(seed)
+    T, V, L = 120, 6, 25
+    labels = rng.integers(1, V, size=L)
+    lp = np.log(rng.dirichlet(np.ones(V) * 0.3, size=T))
+    spans, score = forced_align(lp, labels)
+    states = np.zeros(T, dtype=np.int64)
+    for j, (a, b) in enumerate(spans):  # the full path's label states, as a band centre
+        states[a:b + 1] = 2 * j + 1
+    center = np.maximum.accumulate(states)
+    got, got_score = banded_forced_align(lp, labels, center, width=24)
+    assert got_score == pytest.approx(score) and np.array_equal(got, spans)
+    wide, wide_score = banded_forced_align(lp, labels, np.zeros(T), width=10 * L)
+    assert wide_score == pytest.approx(score) and np.array_equal(wide, spans)
+    narrow, narrow_score = banded_forced_align(lp, labels, np.zeros(T), width=4)  # cannot reach the end
+    assert narrow_score <= score

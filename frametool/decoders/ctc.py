@@ -56,20 +56,23 @@ def forced_align(log_probs: np.ndarray, labels: np.ndarray, free_end: bool = Fal
     states, score = _viterbi(np.asarray(log_probs, dtype=np.float64)[:, ext], ext, free_end)
     if not np.isfinite(score):
         return spans, score
+    return _spans_from_states(states, len(labels)), score
+
+
+def _spans_from_states(states: np.ndarray, n_labels: int) -> np.ndarray:
+    """Best state per frame -> (L, 2) [first, last] frame of each label's emission (-1: never emitted)."""
+    spans = np.full((n_labels, 2), -1, dtype=np.int64)
     on_label = states % 2 == 1
     if not on_label.any():
-        return spans, score
+        return spans
     frames = np.nonzero(on_label)[0]
     which = states[on_label] // 2
-    first = np.full(len(labels), -1, dtype=np.int64)
-    last = np.full(len(labels), -1, dtype=np.int64)
     # the path is monotonic: the first/last frame of each label are where its run starts/ends
-    order = np.r_[True, which[1:] != which[:-1]]
-    first[which[order]] = frames[order]
+    starts = np.r_[True, which[1:] != which[:-1]]
     ends = np.r_[which[1:] != which[:-1], True]
-    last[which[ends]] = frames[ends]
-    spans[:, 0], spans[:, 1] = first, last
-    return spans, score
+    spans[which[starts], 0] = frames[starts]
+    spans[which[ends], 1] = frames[ends]
+    return spans
 
 
 def word_spans(char_spans: np.ndarray, char_word: np.ndarray, n_words: int) -> np.ndarray:
@@ -82,3 +85,56 @@ def word_spans(char_spans: np.ndarray, char_word: np.ndarray, n_words: int) -> n
         if len(mine) and mine[-1, 0] >= 0:
             out[w] = (mine[:, 0].min(), mine[:, 1].max() + 1)
     return out
+
+
+def banded_forced_align(log_probs: np.ndarray, labels: np.ndarray, center: np.ndarray,
+                        width: int) -> tuple[np.ndarray, float]:
+    """Fixed-end forced alignment searched only in a band of `width` extended-label states around
+    `center` (T,) (an extended-state index per frame, e.g. from a first pass): memory T x width instead of
+    T x (2L + 1), so a whole recording is aligned in one piece. Same outputs as `forced_align`; -inf when
+    no path lies inside the band."""
+    labels = np.asarray(labels, dtype=np.int64)
+    ext = np.full(2 * len(labels) + 1, BLANK, dtype=np.int64)
+    ext[1::2] = labels
+    T, S = log_probs.shape[0], len(ext)
+    spans = np.full((len(labels), 2), -1, dtype=np.int64)
+    B = min(S, max(3, int(width)))
+    off = np.clip(np.asarray(center, dtype=np.int64) - B // 2, 0, S - B)
+    off = np.maximum.accumulate(off)
+    # the band starts at state 0 and ends on the last state, and moves at most 2 states a frame (a path
+    # cannot move faster)
+    off[0], off[-1] = 0, S - B
+    for t in range(1, T):
+        off[t] = min(off[t], off[t - 1] + 2)
+    for t in range(T - 2, -1, -1):
+        off[t] = max(off[t], off[t + 1] - 2)
+    if off[0] != 0 or off[-1] != S - B:  # the band cannot get from the first state to the last
+        return spans, -np.inf
+    skip_ok = np.zeros(S, dtype=bool)
+    skip_ok[2:] = (ext[2:] != BLANK) & (ext[2:] != ext[:-2])
+    lp = np.asarray(log_probs, dtype=np.float64)
+    back = np.zeros((T, B), dtype=np.int8)
+    delta = np.full(B, -np.inf)
+    delta[0] = lp[0, ext[0]]
+    if B > 1:
+        delta[1] = lp[0, ext[1]]
+    cand = np.empty((3, B))
+    for t in range(1, T):
+        shift = int(off[t] - off[t - 1])
+        pad = np.concatenate(([-np.inf, -np.inf], delta, np.full(shift, -np.inf)))
+        cand[0] = pad[shift + 2: shift + 2 + B]
+        cand[1] = pad[shift + 1: shift + 1 + B]
+        cand[2] = np.where(skip_ok[off[t]: off[t] + B], pad[shift: shift + B], -np.inf)
+        choice = np.argmax(cand, axis=0)
+        back[t] = choice
+        delta = cand[choice, np.arange(B)] + lp[t, ext[off[t]: off[t] + B]]
+    last = S - 1 if S == 1 or delta[B - 1] >= delta[B - 2] else S - 2
+    score = float(delta[last - off[-1]])
+    if not np.isfinite(score):
+        return spans, score
+    states = np.empty(T, dtype=np.int64)
+    s = last
+    for t in range(T - 1, -1, -1):
+        states[t] = s
+        s -= int(back[t, s - off[t]])
+    return _spans_from_states(states, len(labels)), score

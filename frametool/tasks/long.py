@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from frametool.audio.io import TARGET_RATE_HZ as SAMPLE_RATE_HZ
-from frametool.decoders.ctc import forced_align, word_spans
+from frametool.decoders.ctc import banded_forced_align, forced_align, word_spans
 from frametool.decoders.monotonic import WordTimes
 from frametool.text.normalize import Token
 from frametool.text.tokenizer import SPACE, UNK, encode_words
@@ -28,10 +28,12 @@ from frametool.text.tokenizer import SPACE, UNK, encode_words
 @dataclass(frozen=True)
 class LongConfig:
     encoder_window_s: float = 30.0  # audio encoder windows (each keeps its middle; overlap on both sides)
-    encoder_overlap_s: float = 4.0
+    encoder_overlap_s: float = 2.0
     chunk_s: float = 30.0  # CTC alignment chunks
     commit_margin_s: float = 5.0  # words ending in a chunk's last seconds wait for the next chunk
     over_cover: float = 1.6  # words given to a chunk / words expected at the recording's speaking rate
+    prior_scale: float = 1.0  # emissions scored against the label prior (scaled_log_probs)
+    band_s: float = 20.0  # the second pass searches this far (in seconds of speech) around the first
     min_words: int = 24
     min_segment_s: float = 4.0  # pointer-head segments: cut at the widest pause after this long...
     max_segment_s: float = 20.0  # ...and before this long
@@ -82,11 +84,49 @@ def _labels(tokens: list[Token]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids, np.where(ids == SPACE, -1, position), position
 
 
+def scaled_log_probs(log_probs: np.ndarray, scale: float) -> np.ndarray:
+    """log p(label | frame) - scale * log p(label), the label prior being the mean posterior over the
+    recording. A CTC model says "blank" at most frames; a free-ending path then gains by stopping early,
+    unless each emission is scored by how much MORE likely the audio makes it than usual."""
+    if not scale:
+        return log_probs
+    prior = np.exp(log_probs.astype(np.float64)).mean(axis=0)
+    return log_probs - scale * np.log(np.maximum(prior, 1e-8))[None].astype(log_probs.dtype)
+
+
 def ctc_word_frames(log_probs: np.ndarray, tokens: list[Token], frame_shift_s: float,
                     config: LongConfig = LongConfig()) -> np.ndarray:
-    """(n, 2) [first, end) frame of every word, from CTC alignment chunk by chunk (module docstring)."""
+    """(n, 2) [first, end) frame of every word: a first pass chunk by chunk, then one fixed-end alignment of
+    the whole transcript to the whole recording in a band around the first pass, which repairs the stretches
+    where a chunk's free end went wrong."""
+    first = _chunked_word_frames(log_probs, tokens, frame_shift_s, config)
+    labels, char_word, _ = _labels(tokens)
+    T, S = len(log_probs), 2 * len(labels) + 1
+    if not len(labels) or T < 2:
+        return first
+    label_of_word = np.array([np.nonzero(char_word == w)[0][0] if np.any(char_word == w) else -1
+                              for w in range(len(tokens))])
+    has = label_of_word >= 0
+    knots_t = np.concatenate([[0], first[has, 0], [T - 1]]).astype(np.float64)
+    knots_s = np.concatenate([[0], 2 * label_of_word[has] + 1, [S - 1]]).astype(np.float64)
+    order = np.argsort(knots_t, kind="stable")
+    center = np.interp(np.arange(T), knots_t[order], np.maximum.accumulate(knots_s[order]))
+    width = max(200, int(2 * config.band_s / frame_shift_s * S / T))
+    spans, score = banded_forced_align(scaled_log_probs(log_probs, config.prior_scale), labels,
+                                       center.round().astype(np.int64), width)
+    if not np.isfinite(score):
+        return first
+    second = word_spans(spans, char_word, len(tokens))
+    _fill_missing(second, T)
+    return second
+
+
+def _chunked_word_frames(log_probs: np.ndarray, tokens: list[Token], frame_shift_s: float,
+                         config: LongConfig = LongConfig()) -> np.ndarray:
+    """First pass: chunks matched to prefixes of the remaining transcript (module docstring)."""
     n, T = len(tokens), len(log_probs)
     labels, char_word, position = _labels(tokens)
+    log_probs = scaled_log_probs(log_probs, config.prior_scale)
     out = np.full((n, 2), -1, dtype=np.int64)
     chunk = int(config.chunk_s / frame_shift_s)
     margin = int(config.commit_margin_s / frame_shift_s)
@@ -97,15 +137,19 @@ def ctc_word_frames(log_probs: np.ndarray, tokens: list[Token], frame_shift_s: f
         last = t1 >= T
         k = n - w0 if last else max(config.min_words, math.ceil(rate * (t1 - t0) * config.over_cover))
         k = min(k, n - w0)
-        lo, hi = np.searchsorted(position, [w0, w0 + k])
-        if lo < hi and labels[lo] == SPACE:  # the space before the chunk's first word was emitted already
-            lo += 1
-        lab, cw = labels[lo:hi], char_word[lo:hi]
-        free = not (last and k == n - w0)
-        spans, score = forced_align(log_probs[t0:t1], lab, free_end=free)
-        if not np.isfinite(score):  # more letters than frames left: take what fits, free end
-            spans, score = forced_align(log_probs[t0:t1], lab, free_end=True)
-        words = word_spans(spans, np.where(cw >= 0, cw - w0, -1), k)
+        while True:
+            lo, hi = np.searchsorted(position, [w0, w0 + k])
+            if lo < hi and labels[lo] == SPACE:  # the space before the chunk's first word was emitted already
+                lo += 1
+            lab, cw = labels[lo:hi], char_word[lo:hi]
+            free = not (last and k == n - w0)
+            spans, score = forced_align(log_probs[t0:t1], lab, free_end=free)
+            if not np.isfinite(score):  # more letters than frames left: take what fits, free end
+                spans, score = forced_align(log_probs[t0:t1], lab, free_end=True)
+            words = word_spans(spans, np.where(cw >= 0, cw - w0, -1), k)
+            if not free or words[-1, 0] < 0 or k == n - w0:
+                break
+            k = min(n - w0, 2 * k)  # the chunk used every word it was given: it may hold more
         reached = np.nonzero(words[:, 0] >= 0)[0]
         if last:
             commit = k
