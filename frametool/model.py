@@ -33,7 +33,6 @@ class ModelConfig:
     head: str = "pointer"  # pointer (per-word single-event Poisson) | poisson | binary
     channels: tuple[str, ...] = ("onset", "offset")
     loss_variant: str = "conditional"
-    absent_slot: bool = False  # the head can say a word is not in the audio (long-recording windows)
     frame_shift_s: float = 0.02
     tokenizer: dict = field(default_factory=lambda: {"kind": "chars", "vocab": VOCAB})
     data_recipe: dict = field(default_factory=dict)
@@ -85,7 +84,7 @@ class FrameModel(nn.Module):
             raise ModelError(f"backbone {config.backbone!r} cannot be built by FrameModel")
         self.config = config
         self.backbone = TinyAudioLM(TinyConfig(**config.backbone_config))
-        self.head = PointerHead(self.backbone.config.d_model, len(config.channels), config.absent_slot)
+        self.head = PointerHead(self.backbone.config.d_model, len(config.channels))
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, BackboneOutput]:
         """-> (B, C, W, T) pointer log-intensities and the backbone output."""
@@ -139,11 +138,12 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> FrameM
     try:
         raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
         raw["channels"] = tuple(raw.get("channels", ("onset", "offset")))
+        raw.pop("absent_slot", None)  # earlier models had a "word not in this audio" slot; it is not read
         config = ModelConfig(**raw)
         model = FrameModel(config)
     except (ValueError, TypeError, AttributeError) as exc:
         raise ModelError(f"model folder {folder}: {CONFIG_FILE} is not a frametool model config ({exc})") from None
-    state = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
+    state = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items() if not k.startswith("head.absent.")}
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

@@ -24,13 +24,13 @@ def _fake_ctc(words, onsets, total_s, shift=0.02, vocab=32):
     T = int(round(total_s / shift))
     probs = np.full((T, vocab), 0.3 / (vocab - 1))
     probs[:, 0] = 0.7
-    for word, g in zip(words, onsets):
+    for k, (word, g) in enumerate(zip(words, onsets)):
         frames = np.linspace(g / shift, (g + 0.3) / shift - 1, len(word)).round().astype(int)
         for ch, f in zip(word, frames):
             probs[f] = 0.3 / (vocab - 1)
             probs[f, VOCAB.index(ch)] = 0.7
         space = int(round((g - 0.05) / shift))
-        if probs[space, 0] == 0.7:
+        if k and probs[space, 0] == 0.7:  # a space between words
             probs[space] = 0.3 / (vocab - 1)
             probs[space, VOCAB.index(" ")] = 0.7
     return np.log(probs)
@@ -60,8 +60,8 @@ def test_a_stretch_without_transcript_is_skipped():
     assert np.max(np.abs(frames[:, 0] * 0.02 - onsets)) <= 0.021
 
 
-def test_segments_cut_in_the_widest_pauses_within_bounds():
-    onsets = _timeline(300, 7)
+def test_segments_end_at_pauses_within_bounds():
+    onsets = _timeline(300, 7)  # a 3 s pause every 7 words, 0.15-0.35 s between the others
     frames = np.stack([onsets / 0.02, (onsets + 0.3) / 0.02], axis=1).round().astype(np.int64)
     total = int(frames[-1, 1] + 100)
     config = LongConfig()
@@ -71,7 +71,16 @@ def test_segments_cut_in_the_widest_pauses_within_bounds():
         assert b == nxt[0] and w1 == nxt[2] and w1 > w0
         assert config.min_segment_s <= (b - a) * 0.02 <= config.max_segment_s + 1e-9
         assert frames[w1 - 1, 1] < b < frames[w1, 0]  # cut between the words, never through one
-        assert frames[w1, 0] - frames[w1 - 1, 1] > 100  # in a 3 s pause (one comes every 7 words)
+        assert frames[w1, 0] - frames[w1 - 1, 1] > 100  # in a 3 s pause
+    assert len(pieces) == 300 // 7 + 1  # every 3 s pause ends a segment (they come 4-5 s apart)
+
+
+def test_without_pauses_segments_cut_at_the_widest_gap_before_the_limit():
+    onsets = 0.5 + 0.5 * np.arange(200) + 0.1 * (np.arange(200) % 5 == 4)  # 0.2 s gaps, some 0.3 s
+    frames = np.stack([onsets / 0.02, (onsets + 0.3) / 0.02], axis=1).round().astype(np.int64)
+    pieces = segments(frames, int(frames[-1, 1] + 50), 0.02)
+    assert all((b - a) * 0.02 <= 20.0 + 1e-9 for a, b, _, _ in pieces)
+    assert all(frames[w1, 0] - frames[w1 - 1, 1] == 15 for _, _, _, w1 in pieces[:-1])  # the 0.3 s gaps
 
 
 def test_long_alignment_puts_each_segment_back_in_place(monkeypatch):

@@ -124,27 +124,3 @@ def test_pointer_loss_is_per_word_cross_entropy():
     ce = -torch.log_softmax(logits, -1)
     expected = (ce[0, 0, 0, 1] + ce[0, 0, 1, 4] + ce[0, 1, 0, 2] + ce[0, 1, 1, 5]) / 4 + math.log(DT)
     assert got.item() == pytest.approx(expected.item(), rel=1e-5)
-
-
-def test_pointer_nll_absent_slot_matches_closed_form():
-    import math
-
-    import torch
-
-    from frametool.heads.poisson import ABSENT, IGNORE, pointer_nll
-
-    torch.manual_seed(0)
-    B, C, W, T, dt = 1, 2, 3, 5, 0.02
-    logits = torch.randn(B, C, W, T)
-    absent = torch.randn(B, C, W)
-    frame_mask = torch.ones(B, T, dtype=torch.bool)
-    word_mask = torch.ones(B, W, dtype=torch.bool)
-    targets = torch.tensor([[[2, ABSENT, IGNORE], [3, ABSENT, IGNORE]]])
-    got = pointer_nll(logits, frame_mask, word_mask, targets, dt, "conditional", absent)
-    terms = []
-    for c in range(C):
-        z0 = math.log(sum(math.exp(v) * dt for v in logits[0, c, 0].tolist()) + math.exp(absent[0, c, 0]))
-        terms.append(-(logits[0, c, 0, targets[0, c, 0]].item() + math.log(dt)) + z0)  # present: -log p(frame)
-        z1 = math.log(sum(math.exp(v) * dt for v in logits[0, c, 1].tolist()) + math.exp(absent[0, c, 1]))
-        terms.append(-absent[0, c, 1].item() + z1)  # absent: -log p(absent); the ignored word adds nothing
-    assert abs(got.item() - sum(terms) / len(terms)) < 1e-5

@@ -56,14 +56,9 @@ class PointerHead(nn.Module):
     """One single-event intensity per transcript word and channel (onset, offset):
     l[i, k, c] = (W_c q_i) · d_k / sqrt(H) + b_c, with q_i the word's state and d_k a frame state."""
 
-    def __init__(self, hidden: int, channels: int = 2, absent_slot: bool = False) -> None:
+    def __init__(self, hidden: int, channels: int = 2) -> None:
         super().__init__()
         self.query = nn.Linear(hidden, hidden * channels)
-        # optional per-word "not in this audio" log-mass (windows of long recordings)
-        self.absent = nn.Linear(hidden, channels) if absent_slot else None
-        if self.absent is not None:  # start by saying "here": a warm start keeps its behaviour
-            nn.init.zeros_(self.absent.weight)
-            nn.init.constant_(self.absent.bias, -6.0)
         self.key = nn.Linear(hidden, hidden * channels)
         self.channels = channels
         self.hidden = hidden
@@ -75,39 +70,23 @@ class PointerHead(nn.Module):
         k = self.key(frames).view(B, -1, self.channels, H).transpose(1, 2)  # (B, C, T, H)
         return (q @ k.transpose(2, 3) / math.sqrt(H)).clamp(LOG_INTENSITY_MIN, LOG_INTENSITY_MAX)
 
-    def absent_logits(self, words: torch.Tensor) -> torch.Tensor | None:
-        """words (B, W, H) -> (B, C, W) log-mass of "this word is not in the audio" (None without the slot)."""
-        if self.absent is None:
-            return None
-        return self.absent(words).transpose(1, 2).clamp(LOG_INTENSITY_MIN, LOG_INTENSITY_MAX)
 
-
-ABSENT, IGNORE = -2, -1  # target codes besides a frame index: word not in this audio; not scored
+IGNORE = -1  # target code besides a frame index: not scored
 
 
 def pointer_nll(log_intensity: torch.Tensor, frame_mask: torch.Tensor, word_mask: torch.Tensor,
-                target_frames: torch.Tensor, frame_shift_s: float, variant: str = "conditional",
-                absent_logits: torch.Tensor | None = None) -> torch.Tensor:
+                target_frames: torch.Tensor, frame_shift_s: float, variant: str = "conditional") -> torch.Tensor:
     """Single-event (n = 1) IHP loss of every word's pointer, averaged over scored words.
 
     log_intensity (B, C, W, T); frame_mask (B, T); word_mask (B, W); target_frames (B, C, W): a frame
-    index, IGNORE, or ABSENT (the word is not in this audio; needs `absent_logits` (B, C, W), the log of
-    the "not here" mass that competes with the word's expected count sum_t lambda_t dt).
+    index or IGNORE.
     """
     B, C, W, T = log_intensity.shape
     l = _masked(log_intensity.float(), frame_mask[:, None, None, :])  # (B, C, W, T), fp32 under autocast
     picked = torch.gather(l, 3, target_frames.clamp_min(0)[..., None])[..., 0]  # (B, C, W)
     log_total = torch.logsumexp(l, dim=3) + math.log(frame_shift_s)  # (B, C, W)
     scored = word_mask[:, None, :] & (target_frames >= 0)
-    if absent_logits is not None:
-        if variant != "conditional":
-            raise ValueError("an absent slot needs the conditional loss")
-        a = absent_logits.float()
-        log_z = torch.logaddexp(log_total, a)
-        absent = word_mask[:, None, :] & (target_frames == ABSENT)
-        per_word = torch.where(absent, -a + log_z, -picked - math.log(frame_shift_s) + log_z)
-        scored = scored | absent
-    elif variant == "full":
+    if variant == "full":
         per_word = -picked + log_total.exp()
     elif variant == "conditional":
         per_word = -picked + log_total

@@ -35,8 +35,9 @@ class LongConfig:
     prior_scale: float = 1.0  # emissions scored against the label prior (scaled_log_probs)
     band_s: float = 20.0  # the second pass searches this far (in seconds of speech) around the first
     min_words: int = 24
-    min_segment_s: float = 4.0  # pointer-head segments: cut at the widest pause after this long...
-    max_segment_s: float = 20.0  # ...and before this long
+    min_segment_s: float = 2.0  # pointer-head segments: cut at the first pause after this long...
+    pause_s: float = 0.4  # ...of at least this long (between the CTC spans of two words)...
+    max_segment_s: float = 20.0  # ...else at the widest pause before this long
 
 
 def has_windows(model) -> bool:
@@ -192,27 +193,32 @@ def _fill_missing(frames: np.ndarray, total: int) -> None:
 
 def segments(word_frames: np.ndarray, total_frames: int, frame_shift_s: float,
              config: LongConfig = LongConfig()) -> list[tuple[int, int, int, int]]:
-    """Cut the recording at pauses between words: -> [(first frame, end frame, first word, end word)],
-    contiguous and covering the recording; each cut is in the middle of the widest gap between two words
-    that keeps the segment between min_segment_s and max_segment_s (shorter only at the end)."""
+    """Cut the recording between words: -> [(first frame, end frame, first word, end word)], contiguous and
+    covering the recording. A segment ends at the first pause of at least `pause_s` once it is
+    `min_segment_s` long (so segments look like the utterances the model learnt from), else at the widest
+    pause that keeps it under `max_segment_s`; each cut is in the middle of its pause."""
     n = len(word_frames)
     lo_f, hi_f = config.min_segment_s / frame_shift_s, config.max_segment_s / frame_shift_s
+    pause_f = config.pause_s / frame_shift_s
     out = []
     start_f, start_w = 0, 0
     while start_w < n:
-        if total_frames - start_f <= hi_f or start_w == n - 1:
-            out.append((start_f, total_frames, start_w, n))
-            break
         best, best_gap = None, -np.inf
         for i in range(start_w, n - 1):
             span = word_frames[i, 1] - start_f
             if span > hi_f and best is not None:
                 break
             gap = word_frames[i + 1, 0] - word_frames[i, 1]
+            if span >= lo_f and gap >= pause_f:
+                best = i
+                break
             if (span >= lo_f or best is None) and gap >= best_gap:
                 best, best_gap = i, gap
-            if span > hi_f:
-                break
+        if best is None or (total_frames - start_f <= hi_f and
+                            (word_frames[best + 1, 0] - word_frames[best, 1] < pause_f
+                             or word_frames[best, 1] - start_f < lo_f)):
+            out.append((start_f, total_frames, start_w, n))
+            break
         end, nxt = int(word_frames[best, 1]), max(int(word_frames[best + 1, 0]), int(word_frames[best, 1]))
         cut = min(int(round((end + nxt) / 2)), max(end, int(start_f + hi_f)))  # in the pause, within bounds
         cut = min(max(cut, start_f + 1), total_frames - 1)

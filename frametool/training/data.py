@@ -85,41 +85,20 @@ def prefetched(groups, load, depth: int = 4, workers: int = 4):
             yield done, future.result()
 
 
-def make_samples(examples: list[Example], waves: list[np.ndarray], rng: random.Random, crop_prob: float) -> list:
-    """Training samples of one batch group: each example alone, or (with probability `crop_prob`) a window
-    cut from it joined with the next one or two examples of the group (training/crops.py)."""
-    from frametool.training.crops import crop, plain
+def batch_from_examples(examples: list[Example], waves: list[np.ndarray], frame_shift_s: float, num_frames,
+                        device: torch.device | str = "cpu") -> tuple[Batch, torch.Tensor]:
+    """Model inputs and (B, 2, W) targets on `device`: each word's onset and offset frame, IGNORE (-1)
+    where there is no word."""
+    from frametool.heads.poisson import IGNORE
 
-    samples = []
-    longest = max(e.duration_s for e in examples)
-    for i, (example, wave) in enumerate(zip(examples, waves)):
-        sample = None
-        if crop_prob and rng.random() < crop_prob:
-            picks = [(i + k) % len(examples) for k in range(1 + rng.randint(0, min(2, len(examples) - 1)))]
-            pieces = [(waves[j], examples[j].tokens, examples[j].spans_s) for j in picks]
-            sample = crop(pieces, rng, max_window_s=min(30.0, max(4.0, 1.5 * longest)))
-        samples.append(sample or plain(wave, example.tokens, example.spans_s))
-    return samples
-
-
-def batch_from_samples(samples: list, frame_shift_s: float, num_frames,
-                       device: torch.device | str = "cpu") -> tuple[Batch, torch.Tensor]:
-    """Model inputs and (B, 2, W) targets on `device`: a frame index, or IGNORE (-1: no such word, or a
-    word cut by a window edge) or ABSENT (-2: the word is not in this audio)."""
-    from frametool.heads.poisson import ABSENT, IGNORE
-    from frametool.training import crops
-
-    batch = make_batch([s.wave for s in samples], [s.tokens for s in samples], device=device)
+    batch = make_batch(waves, [e.tokens for e in examples], device=device)
     W = batch.word_mask.shape[1]
-    targets = torch.full((len(samples), 2, W), IGNORE, dtype=torch.long)
+    targets = torch.full((len(examples), 2, W), IGNORE, dtype=torch.long)
     lens = num_frames(batch.feat_lens.cpu())
-    for b, sample in enumerate(samples):
+    for b, example in enumerate(examples):
         # the model's own frame count, so no target can fall on a masked frame past the end
         grid = FrameGrid(frame_shift_s, int(lens[b]))
-        spans = np.asarray(sample.spans_s, dtype=np.float64).reshape(-1, 2)
-        status = np.asarray(sample.status)
+        spans = np.asarray(example.spans_s, dtype=np.float64).reshape(-1, 2)
         frames = np.stack([grid.frame_of(spans[:, 0]), grid.frame_of(np.maximum(spans[:, 1] - 1e-6, 0))])
-        codes = np.where(status == crops.PRESENT, frames,
-                         np.where(status == crops.ABSENT, ABSENT, IGNORE))
-        targets[b, :, : len(status)] = torch.from_numpy(codes.astype(np.int64))
+        targets[b, :, : len(spans)] = torch.from_numpy(frames.astype(np.int64))
     return batch, targets.to(device)

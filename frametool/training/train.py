@@ -20,7 +20,7 @@ from frametool.errors import UsageError
 from frametool.heads.poisson import pointer_nll
 from frametool.model import FrameModel, ModelConfig, save_model
 from frametool.tasks.align import AlignRequest, align_batch
-from frametool.training.data import batches, batch_from_samples, load_waves, make_samples, prefetched, read_manifest
+from frametool.training.data import batch_from_examples, batches, load_waves, prefetched, read_manifest
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,6 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda (bf16 autocast on CUDA)
     extra_manifests: tuple[str, ...] = ()  # more training manifests, e.g. ones still being generated
     save_dtype: str = "float32"  # float32 | float16 | bfloat16 (checkpoint weights)
-    crop_prob: float = 0.0  # share of samples that are windows of joined utterances (training/crops.py)
-    absent_slot: bool = False  # the head learns "this word is not in the audio" (needs crop_prob > 0)
     ctc_weight: float = 0.0  # weight of the auxiliary CTC loss (needs backbone ctc = true)
     reload_every: int = 0  # re-read the training manifests every N steps (0 = never)
     backbone: dict = field(default_factory=dict)
@@ -86,20 +84,16 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
         raise UsageError(f"recipe {path}: {exc}") from None
 
 
-def ctc_loss(model: FrameModel, out, batch, targets: torch.Tensor) -> torch.Tensor:
-    """Mean per-character CTC loss of the encoder's CTC head on the samples whose every word is in the
-    audio (window crops, with words cut or outside, are left out); 0 when there are none."""
+def ctc_loss(model: FrameModel, out, batch) -> torch.Tensor:
+    """Mean per-character CTC loss of the audio encoder's CTC head: the characters and spaces of each
+    utterance's spoken words (the prompt without its specials)."""
     from frametool.text.tokenizer import SPACE
 
-    whole = ((targets[:, 0] >= 0) | ~batch.word_mask).all(dim=1)
-    if not whole.any():
-        return out.frames.sum() * 0.0
-    log_probs = model.backbone.ctc_log_probs(out.audio[whole])  # (b, T, V)
-    ids = batch.ids[whole]
-    keep = ids >= SPACE  # characters and spaces; no BOS/SEP/PAD/UNK
-    labels = [row[k] for row, k in zip(ids, keep)]
-    input_lens = out.frame_mask[whole].sum(dim=1)
-    target_lens = torch.tensor([len(t) for t in labels], device=ids.device)
+    log_probs = model.backbone.ctc_log_probs(out.audio)  # (B, T, V)
+    keep = batch.ids >= SPACE  # characters and spaces; no BOS/SEP/PAD/UNK
+    labels = [row[k] for row, k in zip(batch.ids, keep)]
+    input_lens = out.frame_mask.sum(dim=1)
+    target_lens = torch.tensor([len(t) for t in labels], device=batch.ids.device)
     return torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), torch.cat(labels), input_lens, target_lens,
                                         blank=0, reduction="mean", zero_infinity=True)
 
@@ -139,7 +133,6 @@ def train(config: TrainConfig, log=print) -> Path:
     log(f"train {len(train_set)} utterances ({sum(e.duration_s for e in train_set) / 3600:.2f} h), "
         f"dev {len(dev_set)}")
     model_config = ModelConfig(backbone_config=dict(config.backbone), loss_variant=config.loss_variant,
-                               absent_slot=config.absent_slot,
                                data_recipe=dict(config.data_recipe), seed=config.seed, name=config.name)
     model = FrameModel(model_config)
     model_config.frame_shift_s = model.backbone.frame_shift_s
@@ -180,23 +173,22 @@ def train(config: TrainConfig, log=print) -> Path:
     running, running_ctc = [], []
     while step < config.steps:
         current = train_set
+        # one seed drawn per group (no longer used) keeps the data order of the recipes trained so far
         groups = [(g, rng.getrandbits(32)) for g in batches(current, config.batch_seconds, config.max_batch_size, rng)]
 
         def load(entry):
-            group, seed = entry
-            examples = [current[i] for i in group]
-            return make_samples(examples, load_waves(examples), random.Random(seed), config.crop_prob)
+            examples = [current[i] for i in entry[0]]
+            return examples, load_waves(examples)
 
-        for _, samples in prefetched(groups, load):
-            batch, targets = batch_from_samples(samples, model.backbone.frame_shift_s, model.backbone.num_frames,
-                                                device)
+        for _, (examples, waves) in prefetched(groups, load):
+            batch, targets = batch_from_examples(examples, waves, model.backbone.frame_shift_s,
+                                                 model.backbone.num_frames, device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 logits, out = model(batch)
-                absent = model.head.absent_logits(out.words)
             loss = pointer_nll(logits, out.frame_mask, batch.word_mask, targets,
-                               model.backbone.frame_shift_s, config.loss_variant, absent)
+                               model.backbone.frame_shift_s, config.loss_variant)
             if config.ctc_weight:
-                ctc = ctc_loss(model, out, batch, targets)
+                ctc = ctc_loss(model, out, batch)
                 running_ctc.append(ctc.item())
                 loss = loss + config.ctc_weight * ctc
             optimizer.zero_grad(set_to_none=True)
