@@ -1,0 +1,77 @@
+"""The auxiliary CTC loss: its labels, its value, and a short training run that uses it."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from frametool.model import FrameModel, ModelConfig, make_batch
+from frametool.text.normalize import tokenize
+from frametool.text.tokenizer import VOCAB
+
+RATE = 16000
+
+
+def _model():
+    torch.manual_seed(0)
+    return FrameModel(ModelConfig(backbone_config=dict(d_model=32, n_heads=2, enc_layers=1, dec_layers=1,
+                                                       query_after_audio=True, ctc=True)))
+
+
+def test_ctc_loss_reads_the_spoken_characters_and_spaces():
+    from frametool.training.train import ctc_loss
+
+    model = _model()
+    waves = [np.random.default_rng(k).standard_normal(RATE * (k + 1)).astype(np.float32) * 0.1 for k in range(2)]
+    transcripts = [tokenize("Hi, 2 cats!"), tokenize("ok")]
+    batch = make_batch(waves, transcripts)
+    _, out = model(batch)
+    got = ctc_loss(model, out, batch)
+    log_probs = model.backbone.ctc_log_probs(out.audio)
+    expected = []
+    for b, text in enumerate(["hi two cats", "ok"]):
+        labels = torch.tensor([VOCAB.index(c) for c in text])
+        T = int(out.frame_mask[b].sum())
+        nll = torch.nn.functional.ctc_loss(log_probs[b, :T, None], labels[None], torch.tensor([T]),
+                                           torch.tensor([len(labels)]), blank=0, reduction="sum")
+        expected.append(nll / len(labels))
+    assert got.item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-5)
+
+
+def test_training_with_the_ctc_loss_runs_and_saves_the_head(tmp_path):
+    from frametool.model import load_model
+    from frametool.training.train import load_recipe, train
+
+    rows = []
+    for k in range(4):
+        path = tmp_path / f"u{k}.wav"
+        sf.write(path, (np.random.default_rng(k).standard_normal(2 * RATE) * 0.1).astype(np.float32), RATE)
+        rows.append({"audio": path.name, "transcript": "alpha bravo", "duration_s": 2.0,
+                     "words": [{"label": "alpha", "start_s": 0.2, "end_s": 0.8},
+                               {"label": "bravo", "start_s": 1.0, "end_s": 1.6}]})
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[train]\ntrain_manifest = "{tmp_path / "manifest.jsonl"}"\n'
+                      f'dev_manifest = "{tmp_path / "manifest.jsonl"}"\nout_dir = "{tmp_path / "run"}"\n'
+                      'steps = 2\neval_every = 2\nsave_every = 2\nctc_weight = 0.3\ndevice = "cpu"\n'
+                      '[backbone]\nd_model = 32\nn_heads = 2\nenc_layers = 1\ndec_layers = 1\nctc = true\n')
+    best = train(load_recipe(recipe), log=lambda line: None)
+    trained = load_model(str(best))
+    assert trained.backbone.config.ctc
+    torch.manual_seed(0)  # the recipe's seed: the same initial weights
+    initial = FrameModel(ModelConfig(backbone_config=dict(trained.config.backbone_config)))
+    # the CTC head learnt (only its loss reaches it)
+    assert not torch.allclose(initial.backbone.ctc_head.weight, trained.backbone.ctc_head.weight)
+
+
+def test_ctc_weight_without_a_ctc_head_is_refused(tmp_path):
+    from frametool.errors import UsageError
+    from frametool.training.train import load_recipe, train
+
+    recipe = tmp_path / "r.toml"
+    (tmp_path / "m.jsonl").write_text("")
+    recipe.write_text(f'[train]\ntrain_manifest = "{tmp_path / "m.jsonl"}"\ndev_manifest = "{tmp_path / "m.jsonl"}"\n'
+                      f'out_dir = "{tmp_path / "run"}"\nctc_weight = 0.3\n[backbone]\nd_model = 32\nn_heads = 2\n')
+    with pytest.raises(UsageError, match="ctc = true"):
+        train(load_recipe(recipe), log=lambda line: None)
