@@ -2,13 +2,17 @@
 
 1. The audio encoder's CTC head reads the whole recording in overlapping windows (bounded memory) and
    gives per-frame character log-probabilities.
-2. CTC forced alignment, chunk by chunk: each chunk of `chunk_s` seconds starts where the last committed
-   word ends and is matched to a PREFIX of the remaining transcript (free end), so the acoustics decide
-   which words it holds; words ending well before the chunk's end are committed. Words are never
-   re-assigned, and every chunk restarts from what the audio said, so errors cannot pile up over an hour.
-3. The recording is cut at the widest pauses between those words into segments of at most
-   `max_segment_s` seconds, each with exactly its words, and every segment is aligned by the model's
-   pointer head like a short utterance (the precise times come from there).
+2. First pass, chunk by chunk: each `chunk_s` of audio starts where the last committed word ends and is
+   matched by CTC forced alignment to a PREFIX of the remaining transcript (free end), so the acoustics
+   decide which words it holds; words ending well before the chunk's end are committed. Characters are
+   scored against their prior (scaled_log_probs): otherwise a model that mostly says "blank" makes a free
+   end stop early.
+3. Second pass: one fixed-end alignment of the whole transcript to the whole recording, searched in a band
+   of +-`band_s` around the first pass (memory T x band, not T x transcript); it repairs stretches where a
+   chunk's free end went astray, and since both ends are fixed nothing can drift past the end.
+4. The recording is cut in pauses between those words into segments that look like utterances (2-20 s),
+   each with exactly its words, and every segment is aligned by the model's pointer head like a short
+   utterance: the precise times come from there.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ class LongConfig:
     commit_margin_s: float = 5.0  # words ending in a chunk's last seconds wait for the next chunk
     over_cover: float = 1.6  # words given to a chunk / words expected at the recording's speaking rate
     prior_scale: float = 1.0  # emissions scored against the label prior (scaled_log_probs)
-    band_s: float = 20.0  # the second pass searches this far (in seconds of speech) around the first
+    band_s: float = 20.0  # the second pass searches this far around the first (seconds at the mean rate)
     min_words: int = 24
     min_segment_s: float = 2.0  # pointer-head segments: cut at the first pause after this long...
     pause_s: float = 0.4  # ...of at least this long (between the CTC spans of two words)...
