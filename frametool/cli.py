@@ -315,8 +315,11 @@ def bench_length(
         manifests.append(manifest)
     config = LengthConfig(train_range_s=train_range, minutes_per_model=minutes, init=init,
                           test_ranges_s=((0.0, train_range), (train_range, 2 * train_range)))
-    report = run_length(manifests[0], manifests[1], config, chosen, max_train,
-                        log=lambda line: typer.echo(line, err=True))
+    try:
+        report = run_length(manifests[0], manifests[1], config, chosen, max_train,
+                            log=lambda line: typer.echo(line, err=True))
+    except FrametoolError as exc:
+        _fail_usage(str(exc))
     typer.echo(table(report))
     if json_out:
         import json

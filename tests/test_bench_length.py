@@ -79,3 +79,14 @@ def test_cli_rejects_bad_options(tmp_path, args, message):
 
     result = CliRunner().invoke(cli.app, ["bench", "length", str(tmp_path), str(tmp_path), *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_a_training_corpus_without_words_in_range_is_refused(tmp_path):
+    from frametool.errors import UsageError
+
+    e = _example(tmp_path, [(5.0, 5.5)])
+    row = {"audio": e.audio.name, "transcript": "alpha", "duration_s": 10.0,
+           "words": [{"label": "alpha", "start_s": 5.0, "end_s": 5.5}]}
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(UsageError, match="no utterance"):
+        run_length(tmp_path / "manifest.jsonl", tmp_path / "manifest.jsonl", LengthConfig(init=""))

@@ -60,27 +60,58 @@ def test_a_stretch_without_transcript_is_skipped():
     assert np.max(np.abs(frames[:, 0] * 0.02 - onsets)) <= 0.021
 
 
+def _check_segments(pieces, frames, config):
+    assert pieces[0][2] == 0 and pieces[-1][3] == len(frames)
+    pad = config.pad_s / 0.02
+    for (a, b, w0, w1), nxt in zip(pieces, pieces[1:] + [None]):
+        assert w1 > w0 and (nxt is None or (w1 == nxt[2] and b <= nxt[0]))  # in order, no overlap
+        assert frames[w0, 0] - pad <= a <= frames[w0, 0] and frames[w1 - 1, 1] <= b <= frames[w1 - 1, 1] + pad
+        assert (b - a) * 0.02 <= config.max_segment_s + 2 * config.pad_s and w1 - w0 <= config.max_segment_words
+
+
 def test_segments_end_at_pauses_within_bounds():
     onsets = _timeline(300, 7)  # a 3 s pause every 7 words, 0.15-0.35 s between the others
     frames = np.stack([onsets / 0.02, (onsets + 0.3) / 0.02], axis=1).round().astype(np.int64)
     total = int(frames[-1, 1] + 100)
     config = LongConfig()
     pieces = segments(frames, total, 0.02, config)
-    assert pieces[0][0] == 0 and pieces[-1][1] == total and pieces[-1][3] == 300
-    for (a, b, w0, w1), nxt in zip(pieces, pieces[1:]):
-        assert b == nxt[0] and w1 == nxt[2] and w1 > w0
-        assert config.min_segment_s <= (b - a) * 0.02 <= config.max_segment_s + 1e-9
-        assert frames[w1 - 1, 1] < b < frames[w1, 0]  # cut between the words, never through one
-        assert frames[w1, 0] - frames[w1 - 1, 1] > 100  # in a 3 s pause
-    assert len(pieces) == 300 // 7 + 1  # every 3 s pause ends a segment (they come 4-5 s apart)
+    _check_segments(pieces, frames, config)
+    for _, _, _, w1 in pieces[:-1]:
+        assert frames[w1, 0] - frames[w1 - 1, 1] > 100  # every cut is in a 3 s pause
+    assert len(pieces) == 300 // 7 + 1  # and every 3 s pause ends a segment (they come 4-5 s apart)
 
 
 def test_without_pauses_segments_cut_at_the_widest_gap_before_the_limit():
     onsets = 0.5 + 0.5 * np.arange(200) + 0.1 * (np.arange(200) % 5 == 4)  # 0.2 s gaps, some 0.3 s
     frames = np.stack([onsets / 0.02, (onsets + 0.3) / 0.02], axis=1).round().astype(np.int64)
     pieces = segments(frames, int(frames[-1, 1] + 50), 0.02)
-    assert all((b - a) * 0.02 <= 20.0 + 1e-9 for a, b, _, _ in pieces)
+    _check_segments(pieces, frames, LongConfig())
     assert all(frames[w1, 0] - frames[w1 - 1, 1] == 15 for _, _, _, w1 in pieces[:-1])  # the 0.3 s gaps
+
+
+def test_long_silences_stay_out_of_segments():
+    """2 min of intro, a 10 min break and 10 min of outro around speech: no segment takes them in."""
+    onsets = np.concatenate([120 + 0.5 * np.arange(40), 760 + 0.5 * np.arange(40)])
+    frames = np.stack([onsets / 0.02, (onsets + 0.3) / 0.02], axis=1).round().astype(np.int64)
+    config = LongConfig()
+    pieces = segments(frames, int(1380 / 0.02), 0.02, config)
+    _check_segments(pieces, frames, config)
+    assert max((b - a) * 0.02 for a, b, _, _ in pieces) <= 22.0
+
+
+def test_many_words_in_little_time_are_split_by_count():
+    onsets = 0.5 + 0.1 * np.arange(400)  # 10 words a second without pauses
+    frames = np.stack([onsets / 0.02, (onsets + 0.08) / 0.02], axis=1).round().astype(np.int64)
+    config = LongConfig(max_segment_s=60.0)
+    pieces = segments(frames, int(42 / 0.02), 0.02, config)
+    _check_segments(pieces, frames, config)
+    assert len(pieces) >= 4
+
+
+def test_words_past_the_audio_stay_inside_it():
+    out = np.array([[0, 10], [12, 20], [-1, -1], [-1, -1]])
+    long_module._fill_missing(out, 20)
+    assert out.max() <= 20 and np.all(out[:, 0] < 20) and np.all(out[:, 1] > out[:, 0])
 
 
 def test_long_alignment_puts_each_segment_back_in_place(monkeypatch):

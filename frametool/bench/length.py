@@ -24,6 +24,8 @@ import numpy as np
 import torch
 
 from frametool.audio.io import TARGET_RATE_HZ as SAMPLE_RATE_HZ
+from frametool.errors import UsageError
+from frametool.framegrid import FrameGrid
 
 HEADS = ("poisson", "binary", "tokens")
 
@@ -160,10 +162,10 @@ def _loss(head: str, model, clips: list[Clip]) -> torch.Tensor:
     B, C, W, T = logits.shape
     targets = torch.full((B, C, W), -1, dtype=torch.long)
     for b, c in enumerate(clips):
-        n_frames = int(out.frame_mask[b].sum())
-        targets[b, 0, : len(c.tokens)] = torch.from_numpy(np.minimum((c.onsets_s / shift).astype(np.int64), n_frames - 1))
+        grid = FrameGrid(shift, int(out.frame_mask[b].sum()))
+        targets[b, 0, : len(c.tokens)] = torch.from_numpy(grid.frame_of(c.onsets_s).astype(np.int64))
         targets[b, 1, : len(c.tokens)] = torch.from_numpy(
-            np.minimum((np.maximum(c.offsets_s - 1e-6, 0) / shift).astype(np.int64), n_frames - 1))
+            grid.frame_of(np.maximum(c.offsets_s - 1e-6, 0)).astype(np.int64))
     if head == "poisson":
         return pointer_nll(logits, out.frame_mask, batch.word_mask, targets, shift, "conditional")
     onehot = torch.zeros(B, C, W, T)
@@ -240,6 +242,8 @@ def run_length(train_manifest: Path, test_manifest: Path, config: LengthConfig =
     test_examples = read_manifest(Path(test_manifest))
     random.Random(config.seed + 1).shuffle(test_examples)
     clips = train_clips(train_examples, load_waves(train_examples), config.train_range_s)
+    if not clips:
+        raise UsageError(f"{train_manifest}: no utterance has a word within 0-{config.train_range_s:g} s")
     test_waves = load_waves(test_examples)
     tests = {f"{lo:g}-{hi:g}s": eval_clips(test_examples, test_waves, lo, hi)[: config.max_test_clips]
              for lo, hi in config.test_ranges_s}

@@ -76,14 +76,27 @@ def _spans_from_states(states: np.ndarray, n_labels: int) -> np.ndarray:
 
 
 def word_spans(char_spans: np.ndarray, char_word: np.ndarray, n_words: int) -> np.ndarray:
-    """(L, 2) character spans and (L,) word index of each character -> (n_words, 2) [first frame, last
-    frame + 1) per word; -1 for a word whose last character the path did not reach (labels are never
-    skipped, so a word is either wholly emitted or cut off by a free end)."""
+    """(L, 2) character spans and (L,) word index of each character (-1 for none) -> (n_words, 2)
+    [first frame, last frame + 1) per word; -1 for a word whose last character the path did not reach
+    (labels are never skipped, so a word is either wholly emitted or cut off by a free end)."""
     out = np.full((n_words, 2), -1, dtype=np.int64)
-    for w in range(n_words):
-        mine = char_spans[char_word == w]
-        if len(mine) and mine[-1, 0] >= 0:
-            out[w] = (mine[:, 0].min(), mine[:, 1].max() + 1)
+    char_word = np.asarray(char_word)
+    mine = np.nonzero((char_word >= 0) & (char_word < n_words))[0]
+    if not len(mine):
+        return out
+    words = char_word[mine]
+    first = np.full(n_words, np.iinfo(np.int64).max)
+    last = np.full(n_words, -1, dtype=np.int64)
+    np.minimum.at(first, words, np.where(char_spans[mine, 0] >= 0, char_spans[mine, 0], np.iinfo(np.int64).max))
+    np.maximum.at(last, words, char_spans[mine, 1])
+    # the word's last character (its highest label index) decides whether the word was reached
+    final = np.full(n_words, -1, dtype=np.int64)
+    np.maximum.at(final, words, mine)
+    has = final >= 0
+    reached = np.zeros(n_words, dtype=bool)
+    reached[has] = char_spans[final[has], 0] >= 0
+    out[reached, 0] = first[reached]
+    out[reached, 1] = last[reached] + 1
     return out
 
 
@@ -98,6 +111,8 @@ def banded_forced_align(log_probs: np.ndarray, labels: np.ndarray, center: np.nd
     ext[1::2] = labels
     T, S = log_probs.shape[0], len(ext)
     spans = np.full((len(labels), 2), -1, dtype=np.int64)
+    if T == 0:
+        return spans, (0.0 if not len(labels) else -np.inf)
     B = min(S, max(3, int(width)))
     off = np.clip(np.asarray(center, dtype=np.int64) - B // 2, 0, S - B)
     off = np.maximum.accumulate(off)

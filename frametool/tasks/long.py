@@ -42,6 +42,8 @@ class LongConfig:
     min_segment_s: float = 2.0  # pointer-head segments: cut at the first pause after this long...
     pause_s: float = 0.4  # ...of at least this long (between the CTC spans of two words)...
     max_segment_s: float = 20.0  # ...else at the widest pause before this long
+    max_segment_words: int = 120
+    pad_s: float = 1.0  # a segment reaches at most this far past its first and last words
 
 
 def has_windows(model) -> bool:
@@ -109,8 +111,9 @@ def ctc_word_frames(log_probs: np.ndarray, tokens: list[Token], frame_shift_s: f
     T, S = len(log_probs), 2 * len(labels) + 1
     if not len(labels) or T < 2:
         return first
-    label_of_word = np.array([np.nonzero(char_word == w)[0][0] if np.any(char_word == w) else -1
-                              for w in range(len(tokens))])
+    label_of_word = np.full(len(tokens), -1, dtype=np.int64)
+    letters = np.nonzero(char_word >= 0)[0]
+    label_of_word[char_word[letters[::-1]]] = letters[::-1]  # the first label of each word (last write wins)
     has = label_of_word >= 0
     knots_t = np.concatenate([[0], first[has, 0], [T - 1]]).astype(np.float64)
     knots_s = np.concatenate([[0], 2 * label_of_word[has] + 1, [S - 1]]).astype(np.float64)
@@ -143,9 +146,7 @@ def _chunked_word_frames(log_probs: np.ndarray, tokens: list[Token], frame_shift
         k = n - w0 if last else max(config.min_words, math.ceil(rate * (t1 - t0) * config.over_cover))
         k = min(k, n - w0)
         while True:
-            lo, hi = np.searchsorted(position, [w0, w0 + k])
-            if lo < hi and labels[lo] == SPACE:  # the space before the chunk's first word was emitted already
-                lo += 1
+            lo, hi = np.searchsorted(position, [w0, w0 + k])  # from the space before word w0, if any
             lab, cw = labels[lo:hi], char_word[lo:hi]
             free = not (last and k == n - w0)
             spans, score = forced_align(log_probs[t0:t1], lab, free_end=free)
@@ -163,7 +164,7 @@ def _chunked_word_frames(log_probs: np.ndarray, tokens: list[Token], frame_shift
             commit = int(ends_early[-1]) + 1 if len(ends_early) else 0
         if commit == 0:  # no word ends early in this chunk (silence, music, or one late start): move on
             first = int(words[reached[0], 0]) if len(reached) else 0
-            t0 = t0 + first - 1 if first > margin else t1 - margin
+            t0 = max(t0 + 1, t0 + first - 1 if first > margin else t1 - margin)
             continue
         got = words[:commit].copy()
         got[got[:, 0] >= 0] += t0
@@ -190,27 +191,32 @@ def _fill_missing(frames: np.ndarray, total: int) -> None:
             j += 1
         a = int(frames[i - 1, 1]) if i else 0
         b = int(frames[j, 0]) if j < n else total
+        a = min(a, total - 1)
         edges = np.linspace(a, max(a, b), j - i + 1).round().astype(np.int64)
-        frames[i:j, 0], frames[i:j, 1] = edges[:-1], np.maximum(edges[1:], edges[:-1] + 1)
+        frames[i:j, 0] = np.minimum(edges[:-1], total - 1)
+        frames[i:j, 1] = np.minimum(np.maximum(edges[1:], edges[:-1] + 1), total)
         i = j
 
 
 def segments(word_frames: np.ndarray, total_frames: int, frame_shift_s: float,
              config: LongConfig = LongConfig()) -> list[tuple[int, int, int, int]]:
-    """Cut the recording between words: -> [(first frame, end frame, first word, end word)], contiguous and
-    covering the recording. A segment ends at the first pause of at least `pause_s` once it is
-    `min_segment_s` long (so segments look like the utterances the model learnt from), else at the widest
-    pause that keeps it under `max_segment_s`; each cut is in the middle of its pause."""
+    """Group the words into utterance-like segments: -> [(first frame, end frame, first word, end word)],
+    in order, not overlapping, every word in one. A segment ends at the first pause of at least `pause_s`
+    once it is `min_segment_s` long, else at the widest pause that keeps it under `max_segment_s` and
+    `max_segment_words`; the cut is in the middle of the pause, and a segment reaches at most `pad_s` past
+    its first and last words (long silences, music and the like between them are left out)."""
     n = len(word_frames)
     lo_f, hi_f = config.min_segment_s / frame_shift_s, config.max_segment_s / frame_shift_s
-    pause_f = config.pause_s / frame_shift_s
-    out = []
-    start_f, start_w = 0, 0
+    pause_f, pad_f = config.pause_s / frame_shift_s, int(round(config.pad_s / frame_shift_s))
+    groups = []
+    start_w = 0
     while start_w < n:
+        start_f = max(0, int(word_frames[start_w, 0]) - pad_f)
         best, best_gap = None, -np.inf
         for i in range(start_w, n - 1):
             span = word_frames[i, 1] - start_f
-            if span > hi_f and best is not None:
+            too_long = span > hi_f or i + 1 - start_w > config.max_segment_words
+            if too_long and best is not None:
                 break
             gap = word_frames[i + 1, 0] - word_frames[i, 1]
             if span >= lo_f and gap >= pause_f:
@@ -218,16 +224,21 @@ def segments(word_frames: np.ndarray, total_frames: int, frame_shift_s: float,
                 break
             if (span >= lo_f or best is None) and gap >= best_gap:
                 best, best_gap = i, gap
-        if best is None or (total_frames - start_f <= hi_f and
-                            (word_frames[best + 1, 0] - word_frames[best, 1] < pause_f
-                             or word_frames[best, 1] - start_f < lo_f)):
-            out.append((start_f, total_frames, start_w, n))
-            break
-        end, nxt = int(word_frames[best, 1]), max(int(word_frames[best + 1, 0]), int(word_frames[best, 1]))
-        cut = min(int(round((end + nxt) / 2)), max(end, int(start_f + hi_f)))  # in the pause, within bounds
-        cut = min(max(cut, start_f + 1), total_frames - 1)
-        out.append((start_f, cut, start_w, best + 1))
-        start_f, start_w = cut, best + 1
+        end_w = n if best is None else best + 1
+        if best is not None and word_frames[-1, 1] - start_f <= hi_f and n - start_w <= config.max_segment_words \
+                and (word_frames[best + 1, 0] - word_frames[best, 1] < pause_f or word_frames[best, 1] - start_f < lo_f):
+            end_w = n  # the rest fits in one segment and has no pause worth a cut
+        groups.append((start_w, end_w))
+        start_w = end_w
+    out = []
+    for k, (w0, w1) in enumerate(groups):
+        prev_end = int(word_frames[w0 - 1, 1]) if w0 else 0
+        next_start = int(word_frames[w1, 0]) if w1 < n else total_frames
+        first, last = int(word_frames[w0, 0]), int(word_frames[w1 - 1, 1])
+        begin = max(first - pad_f, (prev_end + first) // 2 if w0 else 0, 0)
+        end = min(last + pad_f, (last + next_start) // 2 if w1 < n else total_frames, total_frames)
+        begin = min(begin, max(0, total_frames - 1))
+        out.append((begin, max(end, begin + 1), w0, w1))
     return out
 
 
@@ -238,6 +249,8 @@ def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "m
 
     if not has_windows(model):
         raise ValueError("this model cannot align long recordings (its audio encoder has no CTC head)")
+    if not tokens:
+        raise ValueError("a long recording needs a transcript with at least one word")
     shift = model.backbone.frame_shift_s
     hop = int(round(shift * SAMPLE_RATE_HZ))
     log_probs = ctc_log_probs(model, samples, config)
