@@ -31,8 +31,8 @@ from frametool.text.tokenizer import SPACE, UNK, encode_words
 
 @dataclass(frozen=True)
 class LongConfig:
-    encoder_window_s: float = 30.0  # audio encoder windows (each keeps its middle; overlap on both sides)
-    encoder_overlap_s: float = 2.0
+    encoder_window_s: float = 12.0  # audio encoder windows (each keeps its middle; overlap on both sides)
+    encoder_overlap_s: float = 1.0
     chunk_s: float = 30.0  # CTC alignment chunks
     commit_margin_s: float = 5.0  # words ending in a chunk's last seconds wait for the next chunk
     over_cover: float = 1.6  # words given to a chunk / words expected at the recording's speaking rate
