@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from frametool.bench.length import (LengthConfig, cut_clip, parse_answer, run_length, score, table,
-                                    eval_clips, train_clips)
+from frametool.bench.length import LengthConfig, clips_within, cut_clip, parse_answer, run_length, score, table
 from frametool.text.normalize import tokenize
 from frametool.training.data import Example
 
@@ -24,10 +23,10 @@ def test_clips_keep_only_words_inside_their_range(tmp_path):
     spans = [(0.5, 1.0), (1.2, 2.0), (3.5, 4.4), (5.0, 5.5), (7.0, 7.9), (8.5, 9.0)]
     e = _example(tmp_path, spans)
     wave = np.zeros(10 * RATE, np.float32)
-    (clip,) = train_clips([e], [wave], 4.0)
+    (clip,) = clips_within([e], [wave], 4.0)
     assert [t.text for t in clip.tokens] == ["alpha", "bravo"]  # "charlie" ends after 4 s
     assert len(clip.wave) == int(round((2.0 + 3.5) / 2 * RATE))  # cut in the pause after "bravo"
-    (test,) = eval_clips([e], [wave], 4.0, 8.0)
+    (test,) = clips_within([e], [wave], 8.0, 4.0)
     assert [t.text for t in test.tokens] == ["alpha", "bravo", "charlie", "delta", "echo"]
     assert test.scored.tolist() == [False, False, False, True, True]
     assert np.allclose(test.onsets_s, [0.5, 1.2, 3.5, 5.0, 7.0])

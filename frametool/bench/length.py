@@ -72,23 +72,9 @@ def cut_clip(wave: np.ndarray, tokens: list, spans_s: list[tuple[float, float]],
     return Clip(cut, [tokens[i] for i in keep], on, off, on + start_s >= scored_from_s)
 
 
-def train_clips(examples, waves, range_s: float) -> list[Clip]:
-    """Each utterance cut at the last pause before `range_s` (all words inside [0, range_s))."""
-    clips = []
-    for e, w in zip(examples, waves):
-        ends = [b for _, b in e.spans_s if b <= range_s]
-        if not ends:
-            continue
-        nxt = [a for a, _ in e.spans_s if a >= ends[-1]]
-        end = min(range_s, len(w) / SAMPLE_RATE_HZ, (ends[-1] + nxt[0]) / 2 if nxt else range_s)
-        clip = cut_clip(w, e.tokens, e.spans_s, 0.0, end)
-        if clip is not None:
-            clips.append(clip)
-    return clips
-
-
-def eval_clips(examples, waves, lo_s: float, hi_s: float) -> list[Clip]:
-    """Utterances cut at the last pause before `hi_s`, scoring only the words with onsets in [lo_s, hi_s)."""
+def clips_within(examples, waves, hi_s: float, lo_s: float = 0.0) -> list[Clip]:
+    """Each utterance cut at the last pause before `hi_s` (all its words inside [0, hi_s)), scoring the words
+    whose onsets lie in [lo_s, hi_s); utterances with no scored word are left out."""
     clips = []
     for e, w in zip(examples, waves):
         ends = [b for _, b in e.spans_s if b <= hi_s]
@@ -241,11 +227,11 @@ def run_length(train_manifest: Path, test_manifest: Path, config: LengthConfig =
         train_examples = train_examples[:max_train]
     test_examples = read_manifest(Path(test_manifest))
     random.Random(config.seed + 1).shuffle(test_examples)
-    clips = train_clips(train_examples, load_waves(train_examples), config.train_range_s)
+    clips = clips_within(train_examples, load_waves(train_examples), config.train_range_s)
     if not clips:
         raise UsageError(f"{train_manifest}: no utterance has a word within 0-{config.train_range_s:g} s")
     test_waves = load_waves(test_examples)
-    tests = {f"{lo:g}-{hi:g}s": eval_clips(test_examples, test_waves, lo, hi)[: config.max_test_clips]
+    tests = {f"{lo:g}-{hi:g}s": clips_within(test_examples, test_waves, hi, lo)[: config.max_test_clips]
              for lo, hi in config.test_ranges_s}
     log(f"train clips {len(clips)} (words in 0-{config.train_range_s:g} s); test clips "
         + ", ".join(f"{k}: {len(v)}" for k, v in tests.items()))
