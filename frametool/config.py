@@ -24,5 +24,4 @@ class AlignConfig:
     confidence_tier: bool = False
     max_words_per_s: float = 10.0
     max_duration_s: float = 120.0  # longest recording a model without windows aligns in one piece
-    long_above_s: float = 45.0  # longer recordings (or more words than the model reads) go window by window
-    max_recording_s: float = 4 * 3600.0  # longest recording aligned in windows (memory: ~230 MB per hour)
+    max_recording_s: float = 4 * 3600.0  # longest recording a model with a CTC head aligns (split in segments)

@@ -54,8 +54,9 @@ def output_path(config: AlignConfig, item: CorpusItem) -> Path:
 
 
 
-def _prepare(item: CorpusItem, config: AlignConfig, max_words: int, windowed: bool):
-    """-> (wave, tokens, long): `long` recordings are split by the CTC head (models with windows)."""
+def _prepare(item: CorpusItem, config: AlignConfig, max_words: int, segmented: bool):
+    """-> (wave, tokens, segmented): models with a CTC head split every recording into segments at pauses
+    (tasks/long.py; it is more accurate than one piece, at the same speed); others read it in one piece."""
     tokens = read_transcript(item)
     wave = load_audio(item.audio)
     if wave.duration_s < MIN_DURATION_S:
@@ -65,8 +66,7 @@ def _prepare(item: CorpusItem, config: AlignConfig, max_words: int, windowed: bo
         raise InputError(item.transcript or item.audio,
                          f"transcript has {len(tokens)} words for {wave.duration_s:.2f} s of audio "
                          f"(more than {config.max_words_per_s:g} words per second)", "transcript")
-    long = wave.duration_s > config.long_above_s or len(tokens) > max_words
-    if long and windowed:
+    if segmented:
         if wave.duration_s > config.max_recording_s:
             raise InputError(item.audio, f"audio is {wave.duration_s / 3600:.1f} h long; at most "
                              f"{config.max_recording_s / 3600:g} h is aligned in one call: split it", "audio")
@@ -108,7 +108,8 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
     def align_chunk(chunk) -> None:
         try:
             if len(chunk) == 1 and chunk[0][3]:
-                results = [align_long(model, chunk[0][1].samples, chunk[0][2], config.decode)]
+                results = [align_long(model, chunk[0][1].samples, chunk[0][2], config.decode,
+                                      batch_size=config.batch_size)]
             else:
                 results = align_batch(model, [AlignRequest(w.samples, t) for _, w, t, _ in chunk], config.decode)
         except Exception as exc:  # one bad batch: retry one by one so the others still land
@@ -162,7 +163,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
                 progress(1)
             continue
         try:
-            wave, tokens, long = _prepare(item, config, max_words, has_windows(model))
+            wave, tokens, segmented = _prepare(item, config, max_words, has_windows(model))
         except InputError as exc:
             fail(exc.path, exc.stage, exc.problem)
             if progress:
@@ -173,7 +174,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
             if progress:
                 progress(1)
             continue
-        if long:  # window by window, on its own
+        if segmented:  # split in segments, on its own
             align_chunk([(item, wave, tokens, True)])
             if progress:
                 progress(1)
