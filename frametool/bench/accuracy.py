@@ -17,7 +17,8 @@ from praatio import textgrid
 from frametool.audio.io import load_audio
 from frametool.bench.metrics import boundary_stats, word_errors
 from frametool.errors import UsageError
-from frametool.tasks.align import AlignRequest, align_batch
+from frametool.tasks.align import AlignRequest
+from frametool.tasks.long import align_recordings
 from frametool.tasks.corpus import discover, read_transcript
 
 
@@ -129,7 +130,7 @@ def run_accuracy(corpus: Path, reference: Path | None, model_name: str, peer: st
     for start in range(0, len(utterances), batch_size):
         chunk = utterances[start:start + batch_size]
         began = time.perf_counter()
-        results = align_batch(model, [AlignRequest(u.samples, u.tokens) for u in chunk], decode)
+        results = align_recordings(model, [AlignRequest(u.samples, u.tokens) for u in chunk], decode, batch_size)
         ours.wall_s += time.perf_counter() - began
         for utt, times in zip(chunk, results):
             _score(ours, utt, list(zip(times.start_s, times.end_s)))

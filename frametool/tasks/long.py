@@ -270,3 +270,14 @@ def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "m
                                times.end_ci_s + offset, times.confidence))
     return WordTimes(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                        ("start_s", "end_s", "start_ci_s", "end_ci_s", "confidence")))
+
+
+def align_recordings(model, requests, decode: str = "median", batch_size: int = 1) -> list[WordTimes]:
+    """What `frametool align` does with each (audio, transcript) pair: split in segments by the CTC head
+    where the model has one (align_long), else one forward pass for all of them."""
+    from frametool.tasks.align import align_batch
+
+    if has_windows(model):
+        return [align_long(model, r.samples, r.tokens, decode, batch_size=batch_size) for r in requests]
+    return align_batch(model, requests, decode)
+
