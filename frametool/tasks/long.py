@@ -106,8 +106,9 @@ def ctc_word_frames(log_probs: np.ndarray, tokens: list[Token], frame_shift_s: f
     """(n, 2) [first, end) frame of every word: a first pass chunk by chunk, then one fixed-end alignment of
     the whole transcript to the whole recording in a band around the first pass, which repairs the stretches
     where a chunk's free end went wrong."""
-    first = _chunked_word_frames(log_probs, tokens, frame_shift_s, config)
-    labels, char_word, _ = _labels(tokens)
+    labels, char_word, position = _labels(tokens)
+    log_probs = scaled_log_probs(log_probs, config.prior_scale)
+    first = _chunked_word_frames(log_probs, labels, char_word, position, len(tokens), frame_shift_s, config)
     T, S = len(log_probs), 2 * len(labels) + 1
     if not len(labels) or T < 2:
         return first
@@ -120,8 +121,7 @@ def ctc_word_frames(log_probs: np.ndarray, tokens: list[Token], frame_shift_s: f
     order = np.argsort(knots_t, kind="stable")
     center = np.interp(np.arange(T), knots_t[order], np.maximum.accumulate(knots_s[order]))
     width = max(200, int(2 * config.band_s / frame_shift_s * S / T))
-    spans, score = banded_forced_align(scaled_log_probs(log_probs, config.prior_scale), labels,
-                                       center.round().astype(np.int64), width)
+    spans, score = banded_forced_align(log_probs, labels, center.round().astype(np.int64), width)
     if not np.isfinite(score):
         return first
     second = word_spans(spans, char_word, len(tokens))
@@ -129,12 +129,11 @@ def ctc_word_frames(log_probs: np.ndarray, tokens: list[Token], frame_shift_s: f
     return second
 
 
-def _chunked_word_frames(log_probs: np.ndarray, tokens: list[Token], frame_shift_s: float,
-                         config: LongConfig = LongConfig()) -> np.ndarray:
-    """First pass: chunks matched to prefixes of the remaining transcript (module docstring)."""
-    n, T = len(tokens), len(log_probs)
-    labels, char_word, position = _labels(tokens)
-    log_probs = scaled_log_probs(log_probs, config.prior_scale)
+def _chunked_word_frames(log_probs: np.ndarray, labels: np.ndarray, char_word: np.ndarray, position: np.ndarray,
+                         n: int, frame_shift_s: float, config: LongConfig) -> np.ndarray:
+    """First pass over prior-scaled log-probabilities and the `_labels` of n words: chunks matched to
+    prefixes of the remaining transcript (module docstring)."""
+    T = len(log_probs)
     out = np.full((n, 2), -1, dtype=np.int64)
     chunk = int(config.chunk_s / frame_shift_s)
     margin = int(config.commit_margin_s / frame_shift_s)
@@ -231,7 +230,7 @@ def segments(word_frames: np.ndarray, total_frames: int, frame_shift_s: float,
         groups.append((start_w, end_w))
         start_w = end_w
     out = []
-    for k, (w0, w1) in enumerate(groups):
+    for w0, w1 in groups:
         prev_end = int(word_frames[w0 - 1, 1]) if w0 else 0
         next_start = int(word_frames[w1, 0]) if w1 < n else total_frames
         first, last = int(word_frames[w0, 0]), int(word_frames[w1 - 1, 1])

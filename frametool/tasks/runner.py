@@ -10,9 +10,9 @@ from pathlib import Path
 from frametool.audio.io import load_audio
 from frametool.config import MIN_DURATION_S, AlignConfig
 from frametool.errors import FrametoolError, InputError
-from frametool.tasks.align import AlignRequest, align_batch, to_annotation
+from frametool.tasks.align import AlignRequest, to_annotation
 from frametool.tasks.corpus import CorpusItem, discover, read_transcript
-from frametool.tasks.long import align_long, has_windows
+from frametool.tasks.long import align_recordings, has_windows
 from frametool.writers import WRITERS, write_atomic
 from frametool.writers.tabular import render_jsonl
 
@@ -107,11 +107,8 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
 
     def align_chunk(chunk) -> None:
         try:
-            if len(chunk) == 1 and chunk[0][3]:
-                results = [align_long(model, chunk[0][1].samples, chunk[0][2], config.decode,
-                                      batch_size=config.batch_size)]
-            else:
-                results = align_batch(model, [AlignRequest(w.samples, t) for _, w, t, _ in chunk], config.decode)
+            results = align_recordings(model, [AlignRequest(w.samples, t) for _, w, t, _ in chunk], config.decode,
+                                       config.batch_size)
         except Exception as exc:  # one bad batch: retry one by one so the others still land
             if len(chunk) > 1:
                 for entry in chunk:
