@@ -86,10 +86,12 @@ class FrameModel(nn.Module):
         self.backbone = TinyAudioLM(TinyConfig(**config.backbone_config))
         self.head = PointerHead(self.backbone.config.d_model, len(config.channels))
 
-    def forward(self, batch: Batch) -> tuple[torch.Tensor, BackboneOutput]:
-        """-> (B, C, W, T) pointer log-intensities and the backbone output."""
+    def forward(self, batch: Batch, encoded: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, BackboneOutput]:
+        """-> (B, C, W, T) pointer log-intensities and the backbone output. `encoded`: the audio encoder's
+        states and frame mask for `batch.feats`, when they were computed already (they are not recomputed)."""
         out = self.backbone(batch.feats, batch.feat_lens, batch.ids, batch.word_index,
-                            batch.word_last, batch.word_mask)
+                            batch.word_last, batch.word_mask, encoded)
         return self.head(out.words, out.frames), out
 
 

@@ -141,7 +141,8 @@ def test_long_alignment_puts_each_segment_back_in_place(monkeypatch):
                                  np.stack([starts + 0.3] * 2, 1), np.ones(w)))
         return out
 
-    monkeypatch.setattr(long_module, "ctc_log_probs", lambda model, samples, config: _fake_ctc(words, onsets, total_s))
+    monkeypatch.setattr(long_module, "encode_windows",
+                        lambda model, samples, config: (_fake_ctc(words, onsets, total_s), None))
     monkeypatch.setattr(align_module, "align_batch", fake_batch)
     samples = (np.arange(int(total_s * RATE)) / RATE / 1000).astype(np.float64)
     model = type("M", (), {"backbone": type("B", (), {"config": type("C", (), {"ctc": True})(),
@@ -164,6 +165,30 @@ def test_real_model_with_ctc_head_aligns_a_long_file():
     assert len(times.start_s) == len(tokens)
     assert np.all(times.end_s >= times.start_s) and np.all(np.diff(times.start_s) >= 0)
     assert times.start_s[0] >= 0 and times.end_s[-1] <= 75 + 0.05
+
+
+def test_a_recording_that_is_one_segment_is_encoded_once_with_the_same_result(monkeypatch):
+    from frametool.model import FrameModel, ModelConfig
+
+    torch.manual_seed(0)
+    model = FrameModel(ModelConfig(backbone_config=dict(d_model=32, n_heads=2, enc_layers=1, dec_layers=1,
+                                                        query_after_audio=True, ctc=True))).eval()
+    samples = (np.random.default_rng(1).standard_normal(5 * RATE + 123) * 0.1).astype(np.float32)
+    tokens = tokenize("one two three four five six")
+    calls = []
+    encode = model.backbone.encode_audio
+    monkeypatch.setattr(model.backbone, "encode_audio", lambda *a: calls.append(1) or encode(*a))
+    whole = dict(min_segment_s=100.0, pad_s=100.0)  # one segment from the first frame to the last
+    reused = align_long(model, samples, tokens, config=LongConfig(**whole))
+    assert len(calls) == 1
+    again = align_long(model, samples, tokens, config=LongConfig(**whole, reuse_encoder=False))
+    assert len(calls) == 3
+    for field in ("start_s", "end_s", "start_ci_s", "end_ci_s", "confidence"):
+        assert np.allclose(getattr(reused, field), getattr(again, field), atol=1e-6)
+    real_segments = long_module.segments
+    monkeypatch.setattr(long_module, "segments", lambda *a: [(3,) + real_segments(*a)[0][1:]])
+    cut = align_long(model, samples, tokens, config=LongConfig(**whole))
+    assert len(cut.start_s) == len(tokens) and len(calls) == 5  # trimmed: encoded again, as its own audio
 
 
 def test_model_without_ctc_head_is_refused():

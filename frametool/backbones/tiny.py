@@ -111,9 +111,11 @@ class TinyAudioLM(nn.Module):
                 + sinusoids(ids.shape[1], self.config.d_model, ids.device)[None])
 
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor, ids: torch.Tensor,
-                word_index: torch.Tensor, word_last: torch.Tensor, word_mask: torch.Tensor) -> BackboneOutput:
-        """feats (B, Tm, M); ids, word_index (B, L) (word_index -1 = special); word_last, word_mask (B, W)."""
-        audio, frame_mask = self.encode_audio(feats, feat_lens)  # (B, T, H)
+                word_index: torch.Tensor, word_last: torch.Tensor, word_mask: torch.Tensor,
+                encoded: tuple[torch.Tensor, torch.Tensor] | None = None) -> BackboneOutput:
+        """feats (B, Tm, M); ids, word_index (B, L) (word_index -1 = special); word_last, word_mask (B, W).
+        `encoded`: what encode_audio(feats, feat_lens) returns, when it was computed already."""
+        audio, frame_mask = encoded if encoded is not None else self.encode_audio(feats, feat_lens)  # (B, T, H)
         B, L = ids.shape
         T = audio.shape[1]
         text = self.embed_text(ids, word_index)

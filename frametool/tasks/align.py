@@ -26,14 +26,19 @@ class AlignRequest:
     tokens: list[Token]
 
 
-def align_batch(model, requests: list[AlignRequest], decode: str = "median") -> list[WordTimes]:
-    """Align several (audio, transcript) pairs in one forward pass."""
+def align_batch(model, requests: list[AlignRequest], decode: str = "median",
+                encoded: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[WordTimes]:
+    """Align several (audio, transcript) pairs in one forward pass. `encoded`: the audio encoder's states
+    and frame mask for exactly these samples, when they were computed already."""
     from frametool.model import make_batch
 
     device = next(model.parameters()).device
     batch = make_batch([r.samples for r in requests], [r.tokens for r in requests], device=device)
+    if encoded is not None and encoded[0].shape[:2] != (len(requests), int(model.backbone.num_frames(
+            batch.feat_lens).max())):
+        raise ValueError("encoder states given for other audio than the batch's")
     with torch.inference_mode():
-        logits, out = model(batch)  # (B, C, W, T)
+        logits, out = model(batch, encoded)  # (B, C, W, T)
     logits, frame_mask = logits.float().cpu(), out.frame_mask.cpu()
     results = []
     for b, request in enumerate(requests):

@@ -44,6 +44,7 @@ class LongConfig:
     max_segment_s: float = 20.0  # ...else at the widest pause before this long
     max_segment_words: int = 120
     pad_s: float = 1.0  # a segment reaches at most this far past its first and last words
+    reuse_encoder: bool = True  # a recording that is one window and one segment is encoded once
 
 
 def has_windows(model) -> bool:
@@ -54,6 +55,13 @@ def has_windows(model) -> bool:
 def ctc_log_probs(model, samples: np.ndarray, config: LongConfig = LongConfig()) -> np.ndarray:
     """(N,) 16 kHz samples -> (T, V) CTC log-probabilities on the model's frame grid, computed in
     overlapping encoder windows whose edges are dropped."""
+    return encode_windows(model, samples, config)[0]
+
+
+def encode_windows(model, samples: np.ndarray, config: LongConfig = LongConfig()):
+    """-> (CTC log-probabilities as ctc_log_probs, encoded): `encoded` is the audio encoder's output
+    (states (1, T, H), frame mask (1, T)) for samples[:T * hop] when the recording fits in one window,
+    so a pointer pass over exactly that audio need not encode it again; else None."""
     from frametool.audio.features import log_mel_batch
 
     backbone = model.backbone
@@ -64,20 +72,23 @@ def ctc_log_probs(model, samples: np.ndarray, config: LongConfig = LongConfig())
     overlap = int(config.encoder_overlap_s * SAMPLE_RATE_HZ) // hop
     keep = max(1, window - 2 * overlap)
     out = np.zeros((total, backbone.config.vocab_size), dtype=np.float32)
+    encoded = None
     for k0 in range(0, total, keep):
         a = max(0, k0 - overlap)
         b = min(total, k0 + keep + overlap)
         piece = torch.from_numpy(np.asarray(samples[a * hop: b * hop], dtype=np.float32)).to(device)
         feats = log_mel_batch([piece])[0][None]
         with torch.inference_mode():
-            audio, _ = backbone.encode_audio(feats, torch.tensor([feats.shape[1]], device=device))
+            audio, mask = backbone.encode_audio(feats, torch.tensor([feats.shape[1]], device=device))
             lp = backbone.ctc_log_probs(audio)[0].float().cpu().numpy()
+        if a == 0 and b == total:
+            encoded = (audio, mask)
         end = min(total, k0 + keep)
         got = lp[k0 - a: k0 - a + (end - k0)]
         out[k0: k0 + len(got)] = got
         if len(got) < end - k0:  # the encoder's last frame may be short of the grid: repeat it
             out[k0 + len(got): end] = lp[-1]
-    return out
+    return out, encoded
 
 
 def _labels(tokens: list[Token]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -252,10 +263,13 @@ def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "m
         raise ValueError("a long recording needs a transcript with at least one word")
     shift = model.backbone.frame_shift_s
     hop = int(round(shift * SAMPLE_RATE_HZ))
-    log_probs = ctc_log_probs(model, samples, config)
+    log_probs, encoded = encode_windows(model, samples, config)
     frames = ctc_word_frames(log_probs, tokens, shift, config)
     pieces = segments(frames, len(log_probs), shift, config)
     requests = [AlignRequest(samples[a * hop: min(len(samples), b * hop)], tokens[w0:w1]) for a, b, w0, w1 in pieces]
+    if encoded is not None and config.reuse_encoder and len(pieces) == 1 and pieces[0][:2] == (0, len(log_probs)):
+        # one segment that is the whole recording, which the CTC pass has encoded in one window already
+        return align_batch(model, requests, decode, encoded)[0]
     order = sorted(range(len(pieces)), key=lambda i: len(requests[i].samples))
     results: list[WordTimes | None] = [None] * len(pieces)
     for s in range(0, len(order), batch_size):
