@@ -130,7 +130,7 @@ def test_long_alignment_puts_each_segment_back_in_place(monkeypatch):
     for k, token in enumerate(tokens):
         index[id(token)] = k
 
-    def fake_batch(model, requests, decode="median"):
+    def fake_batch(model, requests, decode="median", encoded=None, priors=None):
         out = []
         for r in requests:
             t0 = float(r.samples[0]) * 1000
@@ -234,3 +234,42 @@ def test_bundle_without_windows_drops_the_ctc_head(tmp_path, monkeypatch):
     assert not has_windows(plain) and not hasattr(plain.backbone, "ctc_head")
     windowed = model_module.load_model(str(model_module.bundle(str(tmp_path / "src"), "y")))
     assert has_windows(windowed)
+
+
+def test_ctc_prior_is_flat_near_the_shifted_ctc_time_and_linear_beyond():
+    from frametool.tasks.long import ctc_prior
+
+    config = LongConfig(prior_slope=30.0, prior_halfwidth_s=0.08, prior_shift_on_s=0.05, prior_shift_off_s=0.01)
+    frames = np.array([[10, 20], [30, 45]])  # 0.2-0.4 s and 0.6-0.9 s on a 20 ms grid
+    on, off = ctc_prior(frames, 60, 0.02, config)
+    assert on.shape == off.shape == (2, 60)
+    t = (np.arange(60) + 0.5) * 0.02
+    expected_on = -30.0 * np.maximum(np.abs(t[None] - (frames[:, :1] * 0.02 - 0.05)) - 0.08, 0)
+    expected_off = -30.0 * np.maximum(np.abs(t[None] - (frames[:, 1:] * 0.02 - 0.01)) - 0.08, 0)
+    assert np.allclose(on, expected_on) and np.allclose(off, expected_off)
+    assert on[0, 7] == 0 and on[0, 3] < 0 and np.isclose(on[1, 59] - on[1, 58], -30.0 * 0.02)
+    assert ctc_prior(frames, 60, 0.02, LongConfig(prior_slope=0.0)) is None
+
+
+def test_a_prior_moves_the_decoded_words_into_its_window():
+    from frametool.model import FrameModel, ModelConfig
+    from frametool.tasks.align import AlignRequest, align_batch
+
+    torch.manual_seed(0)
+    model = FrameModel(ModelConfig(backbone_config=dict(d_model=32, n_heads=2, enc_layers=1, dec_layers=1,
+                                                        query_after_audio=True))).eval()
+    samples = (np.random.default_rng(2).standard_normal(4 * RATE) * 0.1).astype(np.float32)
+    tokens = tokenize("alpha beta")
+    T = 200
+    on = np.full((2, T), -1e4)
+    off = np.full((2, T), -1e4)
+    on[0, 50:55], off[0, 60:65], on[1, 120:125], off[1, 150:160] = 0, 0, 0, 0
+    free, = align_batch(model, [AlignRequest(samples, tokens)])
+    held, = align_batch(model, [AlignRequest(samples, tokens)], priors=[(on, off)])
+    assert 1.0 <= held.start_s[0] <= 1.1 and 1.2 <= held.end_s[0] <= 1.3
+    assert 2.4 <= held.start_s[1] <= 2.5 and 3.0 <= held.end_s[1] <= 3.2
+    assert not np.allclose(free.start_s, held.start_s)
+    on_short, off_short = on[:, :100].copy(), np.zeros((2, 100))
+    on_short[1, 99] = 0.0  # open from the prior's last frame on: frames past its end get its last column
+    short, = align_batch(model, [AlignRequest(samples, tokens)], priors=[(on_short, off_short)])
+    assert 1.0 <= short.start_s[0] <= 1.1 and short.start_s[1] >= 1.98

@@ -106,13 +106,13 @@ class AccuracyReport:
 
     def table(self) -> str:
         head = (f"{'system':<13}{'set':<11}{'aligned':>9}{'on MAE':>9}{'off MAE':>9}{'AAS':>8}"
-                f"{'on<10':>7}{'on<20':>7}{'on<25':>7}{'on<50':>7}{'on<100':>8}{'off<20':>8}{'off<50':>8}{'wall s':>8}")
+                f"{'on<10':>7}{'on<20':>7}{'on<25':>7}{'on<40':>7}{'on<50':>7}{'on<100':>8}{'off<20':>8}{'off<50':>8}{'wall s':>8}")
         lines = [head, "-" * len(head)]
         for r in self.rows():
             on, off = r["onset"], r["offset"]
             lines.append(f"{r['system']:<13}{r['set']:<11}{str(r['aligned']) + '/' + str(r['total']):>9}"
                          f"{on['mae_ms']:>9.1f}{off['mae_ms']:>9.1f}{r['aas_ms']:>8.1f}"
-                         f"{on['within_10ms']:>7.1f}{on['within_20ms']:>7.1f}{on['within_25ms']:>7.1f}"
+                         f"{on['within_10ms']:>7.1f}{on['within_20ms']:>7.1f}{on['within_25ms']:>7.1f}{on['within_40ms']:>7.1f}"
                          f"{on['within_50ms']:>7.1f}{on['within_100ms']:>8.1f}{off['within_20ms']:>8.1f}"
                          f"{off['within_50ms']:>8.1f}{(r['wall_s'] if r['wall_s'] is not None else float('nan')):>8.2f}")
         lines.append(f"MAE in ms, within-X in % of scored boundaries; audio {self.audio_s:.1f} s; "

@@ -27,9 +27,12 @@ class AlignRequest:
 
 
 def align_batch(model, requests: list[AlignRequest], decode: str = "median",
-                encoded: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[WordTimes]:
+                encoded: tuple[torch.Tensor, torch.Tensor] | None = None,
+                priors: list[tuple[np.ndarray, np.ndarray]] | None = None) -> list[WordTimes]:
     """Align several (audio, transcript) pairs in one forward pass. `encoded`: the audio encoder's states
-    and frame mask for exactly these samples, when they were computed already."""
+    and frame mask for exactly these samples, when they were computed already. `priors`: per request, log
+    prior weights (W, T') of each word's onset and offset frame, added to the pointer's log-intensities
+    (frames past T' get the last column)."""
     from frametool.model import make_batch
 
     device = next(model.parameters()).device
@@ -47,8 +50,17 @@ def align_batch(model, requests: list[AlignRequest], decode: str = "median",
         grid = FrameGrid(out.frame_shift_s, n_frames)
         onset = logits[b, 0, :n_words, :n_frames].double().numpy()
         offset = logits[b, 1, :n_words, :n_frames].double().numpy()
+        if priors is not None and priors[b] is not None:
+            onset = onset + _fit(priors[b][0], n_frames)
+            offset = offset + _fit(priors[b][1], n_frames)
         results.append(decode_words(onset, offset, grid, decode))
     return results
+
+
+def _fit(prior: np.ndarray, n_frames: int) -> np.ndarray:
+    if prior.shape[1] >= n_frames:
+        return prior[:, :n_frames]
+    return np.concatenate([prior, np.repeat(prior[:, -1:], n_frames - prior.shape[1], axis=1)], axis=1)
 
 
 def flags_for(start_s: float, end_s: float, confidence: float) -> tuple[str, ...]:

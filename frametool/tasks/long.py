@@ -45,6 +45,13 @@ class LongConfig:
     max_segment_words: int = 120
     pad_s: float = 1.0  # a segment reaches at most this far past its first and last words
     reuse_encoder: bool = True  # a recording that is one window and one segment is encoded once
+    # the CTC pass's word spans as a prior on the pointer head's boundaries: flat within `prior_halfwidth_s`
+    # of the CTC time (less `prior_shift_*_s`: the CTC head says a word late), falling `prior_slope` nats
+    # per second beyond; it keeps a boundary from jumping to another word's place (0 = no prior)
+    prior_slope: float = 30.0  # these four chosen on the dev voices (dev-v2), never on ../shared/eval
+    prior_halfwidth_s: float = 0.08
+    prior_shift_on_s: float = 0.05
+    prior_shift_off_s: float = 0.015
 
 
 def has_windows(model) -> bool:
@@ -252,6 +259,21 @@ def segments(word_frames: np.ndarray, total_frames: int, frame_shift_s: float,
     return out
 
 
+def ctc_prior(word_frames: np.ndarray, n_frames: int, frame_shift_s: float,
+              config: LongConfig = LongConfig()) -> tuple[np.ndarray, np.ndarray] | None:
+    """(W, 2) CTC start/end frames of a segment's words (relative to it) -> (W, T) log priors of the
+    onset and offset frames: 0 within `prior_halfwidth_s` of the shifted CTC time, then linear."""
+    if not config.prior_slope:
+        return None
+    t = (np.arange(n_frames) + 0.5) * frame_shift_s  # frame centres
+    out = []
+    for column, shift in ((0, config.prior_shift_on_s), (1, config.prior_shift_off_s)):
+        centre = word_frames[:, column].astype(float) * frame_shift_s - shift
+        distance = np.abs(t[None, :] - centre[:, None]) - config.prior_halfwidth_s
+        out.append(-config.prior_slope * np.maximum(distance, 0.0))
+    return out[0], out[1]
+
+
 def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "median",
                config: LongConfig = LongConfig(), batch_size: int = 8) -> WordTimes:
     """Word times for a recording of any length with its whole transcript (model needs a CTC head)."""
@@ -267,14 +289,16 @@ def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "m
     frames = ctc_word_frames(log_probs, tokens, shift, config)
     pieces = segments(frames, len(log_probs), shift, config)
     requests = [AlignRequest(samples[a * hop: min(len(samples), b * hop)], tokens[w0:w1]) for a, b, w0, w1 in pieces]
+    priors = [ctc_prior(frames[w0:w1] - a, b - a, shift, config) for a, b, w0, w1 in pieces]
     if encoded is not None and config.reuse_encoder and len(pieces) == 1 and pieces[0][:2] == (0, len(log_probs)):
         # one segment that is the whole recording, which the CTC pass has encoded in one window already
-        return align_batch(model, requests, decode, encoded)[0]
+        return align_batch(model, requests, decode, encoded, priors)[0]
     order = sorted(range(len(pieces)), key=lambda i: len(requests[i].samples))
     results: list[WordTimes | None] = [None] * len(pieces)
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
-        for i, times in zip(idx, align_batch(model, [requests[i] for i in idx], decode)):
+        for i, times in zip(idx, align_batch(model, [requests[i] for i in idx], decode,
+                                             priors=[priors[i] for i in idx])):
             results[i] = times
     parts = []
     for (a, _, _, _), times in zip(pieces, results):
