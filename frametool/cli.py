@@ -205,13 +205,13 @@ def synth(
     augment: bool = typer.Option(True, "--augment/--clean"),
     jobs: int = typer.Option(2, help="Processes."),
     max_words: int = typer.Option(40, "--max-words", help="Longest transcript, in words."),
-    engines: str = typer.Option("espeak-ng,festival", "--engines", help="Comma-separated: espeak-ng, festival (skipped where not installed)."),
+    engines: str = typer.Option("espeak-ng,festival", "--engines", help="Comma-separated: espeak-ng, festival, flite (skipped where not installed)."),
 ) -> None:
     """Generate a synthetic MFA-style corpus (wav + .lab + reference TextGrid) with exact word times."""
     _check_choice("--split", split, ("train", "dev", "test"))
     engine_list = tuple(e.strip() for e in engines.split(",") if e.strip())
     for engine in engine_list:
-        _check_choice("--engines", engine, ("espeak-ng", "festival"))
+        _check_choice("--engines", engine, ("espeak-ng", "festival", "flite"))
     if max_words < 1:
         _fail_usage("--max-words must be at least 1")
     from frametool.synth.espeak import EspeakUnavailable

@@ -85,3 +85,42 @@ def test_festival_voice_splits_are_disjoint_and_installed_only(monkeypatch):
     test = voices("test", 10, 0, ("espeak-ng", "festival"))
     assert {v.variant for v in test if v.engine == "festival"} == {"ked_diphone"}
     assert all(v.engine == "espeak-ng" for v in voices("dev", 10, 0, ("espeak-ng", "festival")))
+
+
+def test_flite_segments_are_assigned_to_words_or_the_phrase_is_refused(monkeypatch):
+    from frametool.synth import flite
+
+    phones = {"the": ("dh", "ax"), "apple": ("ae", "p", "ax", "l"), "is": ("ih", "z")}
+    monkeypatch.setattr(flite, "word_phones", lambda word, voice: phones[word])
+    listing = "pau:0.100 dh:0.150 iy:0.200 ae:0.300 p:0.350 ax:0.400 l:0.500 pau:0.700 ih:0.800 z:0.900 pau:1.000"
+    spans = flite.word_spans(["the", "apple", "is"], "awb", listing)  # "the" says "iy" before a vowel
+    assert spans == [(0.1, 0.2), (0.2, 0.5), (0.7, 0.9)]  # pauses belong to no word
+    with pytest.raises(espeak.TimingError):  # a segment too many
+        flite.word_spans(["the", "apple"], "awb", "dh:0.1 ax:0.2 ae:0.3 p:0.4 ax:0.5 l:0.6 z:0.7")
+    with pytest.raises(espeak.TimingError):  # other segments altogether
+        flite.word_spans(["apple"], "awb", "pau:0.1 k:0.2 ae:0.3 t:0.4 s:0.5 pau:0.6")
+
+
+def test_flite_word_times_are_ordered_and_inside_the_audio():
+    from frametool.synth import flite
+
+    if "awb" not in flite.installed_voices():
+        pytest.skip("flite (with its awb voice) is not installed")
+    results = flite.synthesize_phrases([["my", "friend", "is", "here"], ["nineteen", "eighty", "four"]], "awb", 1.2)
+    assert len(results) == 2
+    for result, n in zip(results, (4, 3)):
+        spans = np.array(result.word_spans_s)
+        assert spans.shape == (n, 2) and np.all(np.diff(spans.ravel()) >= 0) and spans[0, 0] > 0
+        assert spans[-1, 1] <= len(result.samples) / result.sample_rate_hz + 1e-3
+
+
+def test_flite_voices_are_opt_in_and_training_only(monkeypatch):
+    from frametool.synth import flite
+
+    monkeypatch.setattr(flite, "installed_voices", lambda: frozenset({"awb", "rms"}))
+    assert voices("train", 20, 0, ("espeak-ng",)) == voices("train", 20, 0, ("espeak-ng",))
+    with_flite = voices("train", 20, 0, ("espeak-ng", "flite"))
+    assert len(with_flite) == 20 and {v.variant for v in with_flite if v.engine == "flite"} == {"awb", "rms"}
+    without = voices("train", 20, 0, ("espeak-ng",))
+    assert [v for v in with_flite if v.engine == "espeak-ng"] == without[:len(with_flite) - 3]
+    assert all(v.engine != "flite" for v in voices("test", 20, 0, ("espeak-ng", "flite")))

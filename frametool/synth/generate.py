@@ -57,6 +57,10 @@ def _speak(phrases: list[list[str]], voice: Voice, rate_factor: float, pitch: in
         from frametool.synth.festival import synthesize_phrases
 
         return synthesize_phrases(phrases, voice.variant, stretch=100.0 / (voice.rate_wpm * rate_factor))
+    if voice.engine == "flite":
+        from frametool.synth.flite import synthesize_phrases as flite_phrases
+
+        return flite_phrases(phrases, voice.variant, stretch=100.0 / (voice.rate_wpm * rate_factor))
     engine = Espeak.get()
     return [engine.synthesize(words, [" "] * len(words), voice.espeak_name, int(voice.rate_wpm * rate_factor),
                               pitch, voice.pitch_range) for words in phrases]
@@ -129,7 +133,10 @@ def _work(args: tuple[int, Voice, SynthConfig]) -> dict | None:
 def generate(config: SynthConfig, progress=None) -> Path:
     """Generate until `config.hours` of audio are written; returns the manifest path."""
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    engines = tuple(e for e in config.engines if e != "festival" or festival_available())
+    from frametool.synth.flite import available as flite_available
+
+    engines = tuple(e for e in config.engines if (e != "festival" or festival_available())
+                    and (e != "flite" or flite_available()))
     voice_list = voices(config.split, config.num_voices, config.seed, engines)
     manifest = config.out_dir / "manifest.jsonl"
     target_s = config.hours * 3600

@@ -32,6 +32,15 @@ FESTIVAL_SPLITS = {
 }
 FESTIVAL_SHARE = 0.4  # of the voices, when Festival is among the engines
 
+# flite voices: clustergen voices built from recordings of awb (Scottish English), rms and slt (US English),
+# and the kal16 diphone voice. Opt-in (--engines ...,flite), so corpora made without it stay as they were.
+FLITE_SPLITS = {
+    "train": ("awb", "rms", "slt", "kal16"),
+    "dev": (),
+    "test": (),
+}
+FLITE_SHARE = 0.15  # of the voices, when flite is among the engines
+
 SPLITS = {
     "train": (TRAIN_ACCENTS, TRAIN_VARIANTS),
     "dev": (TRAIN_ACCENTS, DEV_VARIANTS),
@@ -78,4 +87,16 @@ def voices(split: str, count: int, seed: int, engines: tuple[str, ...] = ("espea
               for a, v in chosen]
     result += [Voice("festival", "festival", festival_voices[i % len(festival_voices)],
                      rng.randint(85, 115), 0, 0) for i in range(n_festival)]
+    if "flite" in engines:
+        from frametool.synth.flite import installed_voices as flite_voices
+
+        have = flite_voices()
+        flite_split = tuple(v for v in FLITE_SPLITS[split] if v in have)
+        n_flite = min(round(count * FLITE_SHARE), len(result) - 1) if flite_split else 0
+        if n_flite > 0:  # they take the place of the last espeak-ng voices
+            espeak = [v for v in result if v.engine == "espeak-ng"]
+            keep = len(espeak) - n_flite
+            result = espeak[:keep] + [v for v in result if v.engine != "espeak-ng"]
+            result += [Voice("flite", "flite", flite_split[i % len(flite_split)], rng.randint(85, 115), 0, 0)
+                       for i in range(n_flite)]
     return result
