@@ -19,7 +19,7 @@ from frametool.bench.metrics import boundary_stats, word_errors
 from frametool.errors import UsageError
 from frametool.heads.poisson import pointer_nll
 from frametool.model import FrameModel, ModelConfig, save_model
-from frametool.tasks.align import AlignRequest, align_batch
+from frametool.tasks.align import AlignRequest
 from frametool.training.data import batch_from_examples, batches, load_waves, prefetched, read_manifest
 
 
@@ -99,6 +99,10 @@ def ctc_loss(model: FrameModel, out, batch) -> torch.Tensor:
 
 
 def evaluate(model: FrameModel, examples, limit: int, batch_size: int = 16) -> dict:
+    """Onset/offset statistics on the first `limit` dev examples, aligned as `frametool align` aligns them
+    (in segments, with the CTC prior, where the model has a CTC head)."""
+    from frametool.tasks.long import align_recordings
+
     model.eval()
     onsets, offsets = [], []
     from frametool.audio.io import load_audio
@@ -107,7 +111,7 @@ def evaluate(model: FrameModel, examples, limit: int, batch_size: int = 16) -> d
     for start in range(0, len(subset), batch_size):
         chunk = subset[start:start + batch_size]
         requests = [AlignRequest(load_audio(e.audio).samples, e.tokens) for e in chunk]
-        for e, times in zip(chunk, align_batch(model, requests)):
+        for e, times in zip(chunk, align_recordings(model, requests, batch_size=batch_size)):
             on, off = word_errors(list(zip(times.start_s, times.end_s)), e.spans_s)
             onsets.append(on)
             offsets.append(off)
