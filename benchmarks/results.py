@@ -2,7 +2,7 @@
 recordings of ../shared/eval/words (side by side with pocketsphinx), plus alignment speed.
 
     python benchmarks/results.py [--synthetic DIR] [--eval DIR] [--model NAME] [--skip-long] [--skip-speed]
-                                 [--length TRAIN_DIR TEST_DIR]
+                                 [--length TRAIN_DIR TEST_DIR [--length-ranges 4,8]]
 
 The synthetic test set is made with `frametool synth DIR --split test --hours 0.5 --voices 24 --seed 2
 --clean --max-words 60` (voices never used in training: espeak-ng variants and accent, Festival ked and
@@ -80,18 +80,21 @@ def token_speed_section(model: str, summary: dict) -> str:
             "as the true answer. Plot: benchmarks/speed.png.\n\n```\n" + table(report) + "\n```\n")
 
 
-def length_section(train: Path, test: Path, model: str, summary: dict) -> str:
+def length_section(train: Path, test: Path, model: str, summary: dict, train_range_s: float = 4.0) -> str:
     from frametool.bench.length import LengthConfig, run_length, table
 
-    report = run_length(train / "manifest.jsonl", test / "manifest.jsonl", LengthConfig(init=model),
+    r = train_range_s
+    config = LengthConfig(init=model, train_range_s=r, test_ranges_s=((0.0, r), (r, 2 * r)))
+    report = run_length(train / "manifest.jsonl", test / "manifest.jsonl", config,
                         log=lambda line: print(line, file=sys.stderr))
-    summary["length"] = report
-    return ("## Length generalisation (`frametool bench length`, the paper's Table 4 at small scale)\n\n"
+    summary["length" if r == 4.0 else f"length_{r:g}s"] = report
+    return (f"## Length generalisation, train 0-{r:g} s (`frametool bench length --train-range {r:g}`, "
+            "the paper's Table 4 at small scale)\n\n"
             f"Three models share the backbone of `{model}` and get a fresh output side: the Poisson pointer head, "
             "the same scores trained as binary frame targets (reweighted BCE), and token generation of the "
             "answer \"[0.21, 0.49, ...]\". Each trains for the same wall time on clips of the training corpus "
-            f"`{train.name}` whose words lie within 0-4 s, and is scored on clips of the held-out-voice corpus "
-            f"`{test.name}`: words with onsets in 0-4 s (matched) and 4-8 s (never seen as answers). `missing`: "
+            f"`{train.name}` whose words lie within 0-{r:g} s, and is scored on clips of the held-out-voice corpus "
+            f"`{test.name}`: words with onsets in 0-{r:g} s (matched) and {r:g}-{2 * r:g} s (never seen as answers). `missing`: "
             "words the generated answer gave no number for (counted as misses).\n\n```\n" + table(report)
             + "\n```\n")
 
@@ -103,7 +106,9 @@ def main() -> None:
     parser.add_argument("--long-model", action="append", default=[],
                         help="also run the long-recording benchmark with this model (a candidate)")
     parser.add_argument("--length", nargs=2, type=Path, metavar=("TRAIN", "TEST"),
-                        help="also run `frametool bench length TRAIN TEST` (synthetic corpora; ~17 min)")
+                        help="also run `frametool bench length TRAIN TEST` (synthetic corpora; ~17 min per range)")
+    parser.add_argument("--length-ranges", default="4",
+                        help="comma-separated train ranges in seconds for --length, e.g. 4,8 (the paper's 0-4 s and 0-8 s)")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--eval", type=Path, default=HERE.parent.parent / "shared" / "eval")
     parser.add_argument("--model", default="tiny-align")
@@ -140,7 +145,8 @@ def main() -> None:
     if not args.skip_speed:
         sections.append(token_speed_section(args.model, summary))
     if args.length:
-        sections.append(length_section(*args.length, args.model, summary))
+        for r in (float(x) for x in args.length_ranges.split(",") if x.strip()):
+            sections.append(length_section(*args.length, args.model, summary, r))
     args.out.write_text("\n".join(sections), encoding="utf-8")
     (args.out.with_suffix(".json")).write_text(json.dumps(summary, indent=1), encoding="utf-8")
     print("\n".join(sections))
