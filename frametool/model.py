@@ -51,11 +51,16 @@ class Batch:
 
 
 def make_batch(waveforms: list[np.ndarray], transcripts: list[list[Token]],
-               features: FeatureConfig = FeatureConfig(), device: torch.device | str = "cpu") -> Batch:
+               features: FeatureConfig = FeatureConfig(), device: torch.device | str = "cpu",
+               with_features: bool = True) -> Batch:
     """Pad a list of 16 kHz waveforms and tokenised transcripts into model inputs on `device`
-    (features are computed there, so a GPU also does the STFTs)."""
-    feats = log_mel_batch([torch.from_numpy(np.asarray(w, dtype=np.float32)).to(device) for w in waveforms],
-                          features)
+    (features are computed there, so a GPU also does the STFTs). `with_features=False`: the audio encoder's
+    states are at hand already, so only the feature lengths are filled in (the features are zeros)."""
+    if with_features:
+        feats = log_mel_batch([torch.from_numpy(np.asarray(w, dtype=np.float32)).to(device) for w in waveforms],
+                              features)
+    else:
+        feats = [torch.zeros(len(w) // features.hop_length, features.n_mels, device=device) for w in waveforms]
     prompts = [encode_words(t) for t in transcripts]
     B = len(feats)
     Tm, L = max(f.shape[0] for f in feats), max(len(p.ids) for p in prompts)

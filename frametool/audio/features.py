@@ -1,4 +1,4 @@
-"""Log-mel features with torch.stft and a Slaney mel filterbank (from transformers' audio utils)."""
+"""Log-mel features with torch.stft and a Slaney mel filterbank."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,14 +20,30 @@ class FeatureConfig:
         return self.hop_length / self.sample_rate_hz
 
 
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz (3 mel per 200 Hz), logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    log_part = 15.0 + 27.0 * np.log(np.maximum(hz, 1e-10) / 1000.0) / np.log(6.4)
+    return np.where(hz >= 1000.0, log_part, 3.0 * hz / 200.0)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= 15.0, 1000.0 * np.exp(np.log(6.4) * (mel - 15.0) / 27.0), 200.0 * mel / 3.0)
+
+
 @lru_cache(maxsize=4)
 def _filterbank(config: FeatureConfig) -> torch.Tensor:
-    from transformers.audio_utils import mel_filter_bank
-
-    fb = mel_filter_bank(num_frequency_bins=config.n_fft // 2 + 1, num_mel_filters=config.n_mels,
-                         min_frequency=0.0, max_frequency=config.sample_rate_hz / 2,
-                         sampling_rate=config.sample_rate_hz, norm="slaney", mel_scale="slaney")
-    return torch.from_numpy(np.asarray(fb, dtype=np.float32))  # (F, M)
+    """(F, M) triangular Slaney mel filters with Slaney area normalisation, the filterbank of transformers'
+    `mel_filter_bank(..., norm="slaney", mel_scale="slaney")` (a test checks they agree); computed here
+    because importing transformers would cost every `frametool align` run about a second."""
+    fft_hz = np.linspace(0.0, config.sample_rate_hz / 2, config.n_fft // 2 + 1)
+    edges_hz = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(config.sample_rate_hz / 2), config.n_mels + 2))
+    lower, centre, upper = edges_hz[:-2], edges_hz[1:-1], edges_hz[2:]
+    rising = (fft_hz[:, None] - lower[None]) / (centre - lower)[None]
+    falling = (upper[None] - fft_hz[:, None]) / (upper - centre)[None]
+    bank = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (upper - lower))[None]
+    return torch.from_numpy(bank.astype(np.float32))
 
 
 def log_mel(samples: torch.Tensor, config: FeatureConfig = FeatureConfig()) -> torch.Tensor:

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from frametool.backbones.tiny import causal_attend, run_stack
+
 ANSWER_VOCAB = ["<eos>", "[", "]", ",", " ", ".", *"0123456789", "{", "}", ":", '"', *"abcdefghijklmnopqrstuvwxyz'"]
 _ANSWER_INDEX = {ch: i for i, ch in enumerate(ANSWER_VOCAB)}
 
@@ -76,9 +78,7 @@ def teacher_forced_logits(backbone, answer: AnswerHead, feats, feat_lens, ids, w
     seq = torch.cat([backbone.embed_text(ids, word_index), audio + backbone.type_emb.weight[1],
                      answer.embed_at(inputs)], dim=1)
     pad = torch.cat([ids == PAD, ~frame_mask, torch.zeros_like(inputs, dtype=torch.bool)], dim=1)
-    S = seq.shape[1]
-    causal = torch.ones(S, S, dtype=torch.bool, device=seq.device).triu(1)
-    h = backbone.dec_norm(backbone.decoder(seq, mask=causal, src_key_padding_mask=pad))
+    h = backbone.dec_norm(run_stack(backbone.decoder, seq, causal_attend(pad)))
     return answer.out(h[:, -inputs.shape[1]:])
 
 
@@ -146,9 +146,8 @@ def generate(backbone, answer: AnswerHead, feats: torch.Tensor, feat_lens: torch
 def full_forward_states(backbone, answer: AnswerHead, feats, feat_lens, ids, word_index, answer_ids) -> torch.Tensor:
     """Decoder states of [prompt; audio; answer] in one causal pass (for checking the cached steps)."""
     seq = torch.cat([_prefix(backbone, feats, feat_lens, ids, word_index), answer.embed_at(answer_ids)], dim=1)
-    S = seq.shape[1]
-    causal = torch.ones(S, S, dtype=torch.bool).triu(1)
-    return backbone.dec_norm(backbone.decoder(seq, mask=causal))
+    pad = torch.zeros(seq.shape[:2], dtype=torch.bool, device=seq.device)
+    return backbone.dec_norm(run_stack(backbone.decoder, seq, causal_attend(pad)))
 
 
 def cached_states(backbone, answer: AnswerHead, feats, feat_lens, ids, word_index, answer_ids) -> torch.Tensor:

@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from frametool.backbones.base import BackboneOutput
@@ -43,8 +44,21 @@ class TinyConfig:
         return asdict(self)
 
 
+_SINUSOIDS: dict[tuple[int, str], torch.Tensor] = {}
+
+
 def sinusoids(length: int, dim: int, device=None) -> torch.Tensor:
-    """(length, dim) fixed sinusoidal positions; they extend to any length (unseen audio lengths)."""
+    """(length, dim) fixed sinusoidal positions; they extend to any length (unseen audio lengths). Rows are
+    computed once per (dim, device) and sliced (a row does not depend on the table's length)."""
+    key = (dim, str(torch.device(device) if device is not None else torch.device("cpu")))
+    table = _SINUSOIDS.get(key)
+    if table is None or table.shape[0] < length:
+        table = _sinusoid_table(max(length, 4096, 0 if table is None else 2 * table.shape[0]), dim, device)
+        _SINUSOIDS[key] = table
+    return table[:length]
+
+
+def _sinusoid_table(length: int, dim: int, device=None) -> torch.Tensor:
     pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
     freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(1e4) / dim))
     table = torch.zeros(length, dim, device=device)
@@ -58,6 +72,34 @@ def _stack(config: TinyConfig, layers: int) -> nn.TransformerEncoder:
                                        config.dropout, activation="gelu", batch_first=True,
                                        norm_first=True)
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
+def run_stack(stack: nn.TransformerEncoder, x: torch.Tensor, attend: torch.Tensor | None = None) -> torch.Tensor:
+    """The pre-norm layers of `stack` over x (B, S, H), as stack(x, ...) computes them (dropout included
+    when training), with torch's scaled_dot_product_attention: `attend` (B, 1, S or 1, S), True where a
+    query may attend to a key. On CPU this is 2-4x faster than the module's own masked attention path."""
+    B, S, H = x.shape
+    for layer in stack.layers:
+        attn = layer.self_attn
+        heads = attn.num_heads
+        h = layer.norm1(x)
+        q, k, v = F.linear(h, attn.in_proj_weight, attn.in_proj_bias).view(B, S, 3, heads, H // heads).permute(
+            2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attend,
+                                           dropout_p=attn.dropout if layer.training else 0.0)
+        x = x + layer.dropout1(attn.out_proj(a.transpose(1, 2).reshape(B, S, H)))
+        h = layer.norm2(x)
+        x = x + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(h)))))
+    return x
+
+
+def causal_attend(pad: torch.Tensor) -> torch.Tensor:
+    """(B, S) padding mask (True = padding) -> (B, 1, S, S) causal attention mask (True = may attend)
+    that also hides padded keys; a query always sees itself, so no row is empty."""
+    S = pad.shape[1]
+    lower = torch.ones(S, S, dtype=torch.bool, device=pad.device).tril()
+    eye = torch.eye(S, dtype=torch.bool, device=pad.device)
+    return ((lower[None] & ~pad[:, None, :]) | eye[None])[:, None]
 
 
 class TinyAudioLM(nn.Module):
@@ -94,7 +136,7 @@ class TinyAudioLM(nn.Module):
         lens = self.num_frames(feat_lens)
         mask = torch.arange(x.shape[1], device=x.device)[None] < lens[:, None]
         x = x + sinusoids(x.shape[1], x.shape[2], x.device)[None]
-        x = self.encoder(x, src_key_padding_mask=~mask)
+        x = run_stack(self.encoder, x, mask[:, None, None, :])
         return self.enc_norm(x), mask
 
     def ctc_log_probs(self, audio: torch.Tensor) -> torch.Tensor:
@@ -124,9 +166,7 @@ class TinyAudioLM(nn.Module):
             parts.append(text + self.query_emb)
             pads.append(ids == PAD)
         seq, pad = torch.cat(parts, dim=1), torch.cat(pads, dim=1)  # (B, S, H), (B, S)
-        S = seq.shape[1]
-        causal = torch.ones(S, S, dtype=torch.bool, device=ids.device).triu(1)  # True = blocked
-        h = self.dec_norm(self.decoder(seq, mask=causal, src_key_padding_mask=pad))
+        h = self.dec_norm(run_stack(self.decoder, seq, causal_attend(pad)))
         query_states = h[:, L + T:] if self.config.query_after_audio else h[:, :L]
         words = torch.gather(query_states, 1, word_last.clamp_min(0)[..., None].expand(-1, -1, h.shape[2]))
         return BackboneOutput(h[:, L:L + T], frame_mask, words, word_mask, self.frame_shift_s, audio)

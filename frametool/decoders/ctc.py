@@ -21,14 +21,22 @@ def _viterbi(lp: np.ndarray, ext: np.ndarray, free_end: bool) -> tuple[np.ndarra
     delta[0] = lp[0, 0]
     if S > 1:
         delta[1] = lp[0, 1]
-    candidates = np.full((3, S), -np.inf)
+    # predecessors: stay (0), from the previous state (1), skip a blank (2); ties go to the lowest move
+    stay_or_step = np.empty(S)
+    from_prev = np.full(S, -np.inf)
+    from_skip = np.full(S, -np.inf)
+    step = np.empty(S, dtype=bool)
+    skip = np.empty(S, dtype=bool)
     for t in range(1, T):
-        candidates[0] = delta
-        candidates[1, 1:] = delta[:-1]
-        candidates[2, 2:] = np.where(skip_ok[2:], delta[:-2], -np.inf)
-        choice = np.argmax(candidates, axis=0)
-        back[t] = choice
-        delta = candidates[choice, np.arange(S)] + lp[t]
+        from_prev[1:] = delta[:-1]
+        np.copyto(from_skip[2:], delta[:-2], where=skip_ok[2:])
+        np.greater(from_prev, delta, out=step)
+        np.maximum(delta, from_prev, out=stay_or_step)
+        np.greater(from_skip, stay_or_step, out=skip)
+        row = back[t]
+        row[:] = step
+        row[skip] = 2
+        delta = np.maximum(stay_or_step, from_skip) + lp[t]
     if free_end:
         end = int(np.argmax(delta))
     else:

@@ -31,7 +31,7 @@ from frametool.text.tokenizer import SPACE, UNK, encode_words
 
 @dataclass(frozen=True)
 class LongConfig:
-    encoder_window_s: float = 12.0  # audio encoder windows (each keeps its middle; overlap on both sides)
+    encoder_window_s: float = 16.0  # audio encoder windows (each keeps its middle; overlap on both sides)
     encoder_overlap_s: float = 1.0
     chunk_s: float = 30.0  # CTC alignment chunks
     commit_margin_s: float = 5.0  # words ending in a chunk's last seconds wait for the next chunk
@@ -126,6 +126,14 @@ def ctc_word_frames(log_probs: np.ndarray, tokens: list[Token], frame_shift_s: f
     where a chunk's free end went wrong."""
     labels, char_word, position = _labels(tokens)
     log_probs = scaled_log_probs(log_probs, config.prior_scale)
+    if len(labels) and len(log_probs) <= int(config.chunk_s / frame_shift_s):
+        # one chunk: the fixed-end alignment of the whole transcript is already the global optimum that
+        # the second pass would search for
+        spans, score = forced_align(log_probs, labels, free_end=False)
+        if np.isfinite(score):
+            words = word_spans(spans, char_word, len(tokens))
+            _fill_missing(words, len(log_probs))
+            return words
     first = _chunked_word_frames(log_probs, labels, char_word, position, len(tokens), frame_shift_s, config)
     T, S = len(log_probs), 2 * len(labels) + 1
     if not len(labels) or T < 2:
