@@ -64,3 +64,27 @@ def test_sub_frame_gaps_close_but_real_pauses_stay():
     times = decode_words(onset, offset, grid, "median")
     assert times.end_s[0] == times.start_s[1]  # gap < one frame -> one shared boundary
     assert times.start_s[2] - times.end_s[1] > 0.15  # a real pause is kept
+
+
+def test_adjacent_words_share_the_boundary_of_the_product_of_their_posteriors():
+    T = 40
+    grid = FrameGrid(0.02, T)
+    onset, offset = np.full((2, T), -30.0), np.full((2, T), -30.0)
+    onset[0, 2] = onset[1, 11] = 0.0  # word 1 starts in frame 11
+    offset[1, 30] = 0.0
+    offset[0, 9:12] = 0.0  # word 0 ends somewhere in frames 9-11: alone its median is frame 10.5
+    times = decode_words(onset, offset, grid)
+    # the product of both posteriors is concentrated in frame 11: the shared boundary is its median 11.5
+    assert times.end_s[0] == pytest.approx(times.start_s[1])
+    assert times.start_s[1] == pytest.approx(11.5 * 0.02, abs=1e-3)
+    untied = decode_words(onset, offset, grid, tie_frames=0.0)
+    assert untied.end_s[0] == pytest.approx(10.5 * 0.02, abs=1e-3)
+    assert untied.start_s[1] == pytest.approx(11.5 * 0.02, abs=1e-3)
+
+
+def test_words_with_a_pause_between_them_are_not_tied():
+    grid = FrameGrid(0.02, 60)
+    onset, offset = peaked(60, [5, 30]), peaked(60, [20, 50])
+    times = decode_words(onset, offset, grid)
+    assert times.end_s[0] == pytest.approx(20.5 * 0.02, abs=2e-3)
+    assert times.start_s[1] == pytest.approx(30.5 * 0.02, abs=2e-3)

@@ -3,7 +3,9 @@
 Given log-posteriors over frames for each word's onset and offset, find frames
 a_0 <= b_0 <= a_1 <= b_1 <= ... maximising Σ_i on[i, a_i] + off[i, b_i] (a chain of 2W monotone choices,
 O(W·T) with running maxima). Each boundary's posterior is then restricted to the interval its
-neighbours leave, and summarised by its median (default) or mode and a 90 % credible interval.
+neighbours leave, and summarised by its median (default) or mode and a 90 % credible interval. Where one
+word ends less than two frames before the next begins, both are one boundary, placed by the product of
+the two posteriors.
 Times are in seconds from the grid's start; frame <-> seconds goes through the FrameGrid.
 """
 from __future__ import annotations
@@ -61,9 +63,13 @@ def _restricted_quantiles(logp: np.ndarray, lo: int, hi: int, q: np.ndarray) -> 
     return lo + np.interp(q, cdf, np.arange(len(cdf)))
 
 
+TIE_FRAMES = 2.0  # chosen on our dev voices (dev-v2, dev-v3), never on ../shared/eval
+
+
 def decode_words(onset_logits: np.ndarray, offset_logits: np.ndarray, grid: FrameGrid,
-                 method: str = "median") -> WordTimes:
-    """onset_logits, offset_logits (W, T) pointer log-intensities over the grid's valid frames."""
+                 method: str = "median", tie_frames: float = TIE_FRAMES) -> WordTimes:
+    """onset_logits, offset_logits (W, T) pointer log-intensities over the grid's valid frames.
+    Adjacent words whose boundaries come out less than `tie_frames` apart share one boundary."""
     if method not in DECODE_METHODS:
         raise ValueError(f"unknown decode method {method!r}; choose from {DECODE_METHODS}")
     W, T = onset_logits.shape
@@ -90,11 +96,18 @@ def decode_words(onset_logits: np.ndarray, offset_logits: np.ndarray, grid: Fram
         starts[i] = max(start_c[i], floor)
         ends[i] = max(end_c[i], starts[i])
         floor = ends[i]
-    # a gap shorter than one frame is not a resolvable pause: adjacent words share one boundary
+    # a gap shorter than `tie_frames` is not a pause: word i's offset and word i+1's onset are two readings
+    # of one boundary, placed by the product of their two posteriors (its median, or its mode)
     for i in range(W - 1):
-        if starts[i + 1] - ends[i] < 1.0:
-            shared = max((ends[i] + starts[i + 1]) / 2, starts[i])
-            ends[i] = starts[i + 1] = min(shared, ends[i + 1])
+        if starts[i + 1] - ends[i] < tie_frames:
+            lo, hi = int(starts[i]), min(int(ends[i + 1]), T - 1)
+            if hi > lo:
+                joint = on[i + 1] + off[i]
+                shared = (_restricted_quantiles(joint, lo, hi, np.array([0.5]))[0] if method == "median"
+                          else lo + int(np.argmax(joint[lo:hi + 1])) + 0.5)
+            else:
+                shared = (ends[i] + starts[i + 1]) / 2
+            ends[i] = starts[i + 1] = min(max(shared, starts[i]), ends[i + 1])
     mass_on = np.array([np.exp(on[i, max(a[i] - 1, 0):a[i] + 2]).sum() for i in range(W)])
     mass_off = np.array([np.exp(off[i, max(b[i] - 1, 0):b[i] + 2]).sum() for i in range(W)])
     return WordTimes(grid.time_of(starts), grid.time_of(ends), grid.time_of(start_q[:, [0, 2]]),
