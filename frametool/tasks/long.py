@@ -126,17 +126,11 @@ def ctc_word_frames(log_probs: np.ndarray, tokens: list[Token], frame_shift_s: f
     where a chunk's free end went wrong."""
     labels, char_word, position = _labels(tokens)
     log_probs = scaled_log_probs(log_probs, config.prior_scale)
-    if len(labels) and len(log_probs) <= int(config.chunk_s / frame_shift_s):
-        # one chunk: the fixed-end alignment of the whole transcript is already the global optimum that
-        # the second pass would search for
-        spans, score = forced_align(log_probs, labels, free_end=False)
-        if np.isfinite(score):
-            words = word_spans(spans, char_word, len(tokens))
-            _fill_missing(words, len(log_probs))
-            return words
     first = _chunked_word_frames(log_probs, labels, char_word, position, len(tokens), frame_shift_s, config)
     T, S = len(log_probs), 2 * len(labels) + 1
-    if not len(labels) or T < 2:
+    if not len(labels) or T < 2 or T <= int(config.chunk_s / frame_shift_s):
+        # within one chunk the first pass was the fixed-end alignment of the whole transcript: the global
+        # optimum the second pass would search for (or, where that cannot fit, what the second pass returns)
         return first
     label_of_word = np.full(len(tokens), -1, dtype=np.int64)
     letters = np.nonzero(char_word >= 0)[0]
