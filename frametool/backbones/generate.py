@@ -9,10 +9,9 @@ the baseline; the backbone's weights are shared.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from frametool.backbones.tiny import causal_attend, run_stack
+from frametool.backbones.tiny import causal_attend, layer_step, run_stack
 
 ANSWER_VOCAB = ["<eos>", "[", "]", ",", " ", ".", *"0123456789", "{", "}", ":", '"', *"abcdefghijklmnopqrstuvwxyz'"]
 _ANSWER_INDEX = {ch: i for i, ch in enumerate(ANSWER_VOCAB)}
@@ -82,23 +81,6 @@ def teacher_forced_logits(backbone, answer: AnswerHead, feats, feat_lens, ids, w
     return answer.out(h[:, -inputs.shape[1]:])
 
 
-def _layer_step(layer: nn.TransformerEncoderLayer, x: torch.Tensor, cache: dict | None, causal: bool):
-    """One pre-norm encoder layer over x (B, S, H), attending to cached keys/values + its own;
-    returns the output and the grown cache (keys/values (B, heads, S_total, dh))."""
-    attn = layer.self_attn
-    B, S, H = x.shape
-    heads = attn.num_heads
-    h = layer.norm1(x)
-    q, k, v = F.linear(h, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
-    q, k, v = (t.view(B, S, heads, H // heads).transpose(1, 2) for t in (q, k, v))
-    if cache is not None:
-        k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
-    a = F.scaled_dot_product_attention(q, k, v, is_causal=causal and cache is None)
-    x = x + attn.out_proj(a.transpose(1, 2).reshape(B, S, H))
-    x = x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
-    return x, {"k": k, "v": v}
-
-
 def _prefix(backbone, feats, feat_lens, ids, word_index) -> torch.Tensor:
     """Decoder inputs of [prompt; audio] (B, L + T, H), as the backbone builds them."""
     audio, _ = backbone.encode_audio(feats, feat_lens)
@@ -109,15 +91,15 @@ def _prefill(backbone, x: torch.Tensor) -> tuple[torch.Tensor, list[dict]]:
     """The causal pass over the prefix -> (normed states (B, S, H), one key/value cache per layer)."""
     caches = []
     for layer in backbone.decoder.layers:
-        x, cache = _layer_step(layer, x, None, causal=True)
+        x, cache = layer_step(layer, x, is_causal=True)
         caches.append(cache)
     return backbone.dec_norm(x), caches
 
 
-def _step(backbone, x: torch.Tensor, caches: list[dict]) -> torch.Tensor:
+def _step(backbone, x: torch.Tensor, caches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
     """One new position (B, 1, H) through every layer, growing `caches` in place -> its normed state."""
     for i, layer in enumerate(backbone.decoder.layers):
-        x, caches[i] = _layer_step(layer, x, caches[i], causal=False)
+        x, caches[i] = layer_step(layer, x, past=caches[i])
     return backbone.dec_norm(x)
 
 

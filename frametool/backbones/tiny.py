@@ -74,22 +74,31 @@ def _stack(config: TinyConfig, layers: int) -> nn.TransformerEncoder:
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
 
-def run_stack(stack: nn.TransformerEncoder, x: torch.Tensor, attend: torch.Tensor | None = None) -> torch.Tensor:
-    """The pre-norm layers of `stack` over x (B, S, H), as stack(x, ...) computes them (dropout included
-    when training), with torch's scaled_dot_product_attention: `attend` (B, 1, S or 1, S), True where a
-    query may attend to a key. On CPU this is 2-4x faster than the module's own masked attention path."""
+def layer_step(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attend: torch.Tensor | None = None,
+               is_causal: bool = False, past: tuple[torch.Tensor, torch.Tensor] | None = None):
+    """One pre-norm layer over x (B, S, H), as the layer module computes it (dropout included when
+    training), with torch's scaled_dot_product_attention; queries also attend to `past` keys/values.
+    `attend` (B, 1, S or 1, S_keys): True where a query may attend to a key. -> (output, (keys, values)),
+    keys/values (B, heads, S_keys, H / heads) for a cache."""
+    attn = layer.self_attn
     B, S, H = x.shape
+    heads = attn.num_heads
+    q, k, v = F.linear(layer.norm1(x), attn.in_proj_weight, attn.in_proj_bias).view(B, S, 3, heads, H // heads).permute(
+        2, 0, 3, 1, 4)
+    if past is not None:
+        k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+    a = F.scaled_dot_product_attention(q, k, v, attn_mask=attend, is_causal=is_causal,
+                                       dropout_p=attn.dropout if layer.training else 0.0)
+    x = x + layer.dropout1(attn.out_proj(a.transpose(1, 2).reshape(B, S, H)))
+    x = x + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm2(x))))))
+    return x, (k, v)
+
+
+def run_stack(stack: nn.TransformerEncoder, x: torch.Tensor, attend: torch.Tensor | None = None) -> torch.Tensor:
+    """The layers of `stack` over x (B, S, H) by `layer_step`: on CPU 2-4x faster than the module's own
+    masked attention path."""
     for layer in stack.layers:
-        attn = layer.self_attn
-        heads = attn.num_heads
-        h = layer.norm1(x)
-        q, k, v = F.linear(h, attn.in_proj_weight, attn.in_proj_bias).view(B, S, 3, heads, H // heads).permute(
-            2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attend,
-                                           dropout_p=attn.dropout if layer.training else 0.0)
-        x = x + layer.dropout1(attn.out_proj(a.transpose(1, 2).reshape(B, S, H)))
-        h = layer.norm2(x)
-        x = x + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(h)))))
+        x, _ = layer_step(layer, x, attend)
     return x
 
 
