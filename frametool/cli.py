@@ -206,6 +206,7 @@ def synth(
     jobs: int = typer.Option(2, help="Processes."),
     max_words: int = typer.Option(40, "--max-words", help="Longest transcript, in words."),
     engines: str = typer.Option("espeak-ng,festival", "--engines", help="Comma-separated: espeak-ng, festival, flite (skipped where not installed)."),
+    disfluent: float = typer.Option(0.0, "--disfluent", help="Fraction of utterances spoken like spontaneous speech: fillers, drawn-out words, long pauses, coughs and breaths between words."),
 ) -> None:
     """Generate a synthetic MFA-style corpus (wav + .lab + reference TextGrid) with exact word times."""
     _check_choice("--split", split, ("train", "dev", "test"))
@@ -214,13 +215,15 @@ def synth(
         _check_choice("--engines", engine, ("espeak-ng", "festival", "flite"))
     if max_words < 1:
         _fail_usage("--max-words must be at least 1")
+    if not 0.0 <= disfluent <= 1.0:
+        _fail_usage(f"--disfluent must be between 0 and 1, got {disfluent}")
     from frametool.synth.espeak import EspeakUnavailable
     from frametool.synth.generate import SynthConfig, generate
 
     try:
         manifest = generate(SynthConfig(out, split=split, hours=hours, num_voices=voices, seed=seed,
                                         augment=augment, jobs=jobs, max_words=max_words,
-                                        engines=engine_list))
+                                        engines=engine_list, disfluent=disfluent))
     except EspeakUnavailable as exc:
         _fail_usage(str(exc))
     typer.echo(str(manifest))

@@ -18,6 +18,7 @@ import soxr
 
 from frametool.annotation import Annotation, Item, Tier
 from frametool.synth.augment import augment
+from frametool.synth.disfluency import FILLERS, add_events, add_fillers, prolong
 from frametool.synth.espeak import Espeak, TimingError
 from frametool.synth.festival import available as festival_available
 from frametool.synth.vocabulary import random_sentence
@@ -40,6 +41,7 @@ class SynthConfig:
     max_words: int = 40
     jobs: int = 2
     engines: tuple[str, ...] = ("espeak-ng", "festival")
+    disfluent: float = 0.0  # fraction of utterances spoken like spontaneous speech (synth/disfluency.py)
 
 
 @dataclass(frozen=True)
@@ -72,28 +74,41 @@ def synthesize_utterance(index: int, voice: Voice, config: SynthConfig) -> Utter
     nrng = np.random.default_rng(rng.getrandbits(63))
     n_words = min(config.max_words, max(config.min_words, int(rng.lognormvariate(2.3, 0.7))))
     transcript = random_sentence(rng, n_words)
+    # spontaneous-speech effects draw from their own generators, so corpora without them stay as they were
+    drng = random.Random(f"{config.seed}-{config.split}-{index}-disfluent")
+    disfluent = config.disfluent > 0 and drng.random() < config.disfluent
+    if disfluent:
+        transcript = " ".join(add_fillers(transcript.split(), drng))
     tokens = tokenize(transcript)
     rate_factor = rng.uniform(0.85, 1.15)
     pitch = int(np.clip(voice.pitch + rng.randint(-10, 10), 0, 99))
+    if disfluent:
+        rate_factor = drng.uniform(0.7, 1.35)
+    is_filler = [tok.text.lower() in FILLERS for tok in tokens]
     phrases: list[list] = [[]]  # token groups spoken without a break
     for t, token in enumerate(tokens):
         phrases[-1].append(token)
-        if t < len(tokens) - 1 and (token.pause_after or rng.random() < 0.07):
+        if t < len(tokens) - 1 and (token.pause_after or rng.random() < 0.07 or (disfluent and (
+                (is_filler[t] and drng.random() < 0.5) or (is_filler[t + 1] and drng.random() < 0.4)))):
             phrases.append([])
     pauses_s = [rng.uniform(0.1, 0.8) if rng.random() < 0.85 else rng.uniform(0.8, 2.0) for _ in phrases[1:]]
+    if disfluent:
+        pauses_s = [p if drng.random() < 0.7 else drng.uniform(0.8, 3.0) for p in pauses_s]
     try:
         spoken = _speak([[w for tok in phrase for w in tok.spoken] for phrase in phrases], voice, rate_factor, pitch)
     except TimingError:
         return None
     pieces: list[np.ndarray] = [np.zeros(int(rng.uniform(0.05, 1.0) * SAMPLE_RATE_HZ), np.float32)]
     words: list[tuple[str, float, float]] = []
+    phrase_final: list[bool] = []
     cursor_s = len(pieces[0]) / SAMPLE_RATE_HZ
     for p, (phrase, result) in enumerate(zip(phrases, spoken)):
         audio = soxr.resample(result.samples, result.sample_rate_hz, SAMPLE_RATE_HZ).astype(np.float32)
         k = 0
-        for tok in phrase:
+        for j, tok in enumerate(phrase):
             first, last_piece = result.word_spans_s[k], result.word_spans_s[k + len(tok.spoken) - 1]
             words.append((tok.text, cursor_s + first[0], cursor_s + last_piece[1]))
+            phrase_final.append(j == len(phrase) - 1)
             k += len(tok.spoken)
         gap = int(pauses_s[p] * SAMPLE_RATE_HZ) if p < len(pauses_s) else 0
         pieces += [audio, np.zeros(gap, np.float32)]
@@ -101,12 +116,31 @@ def synthesize_utterance(index: int, voice: Voice, config: SynthConfig) -> Utter
     pieces.append(np.zeros(int(rng.uniform(0.05, 1.0) * SAMPLE_RATE_HZ), np.float32))
     samples = np.concatenate(pieces)
     spans = [(a, b) for _, a, b in words]
+    if disfluent:
+        samples, spans = _spontaneous(samples, spans, is_filler, phrase_final, drng, nrng)
     if config.augment:
         samples, spans = augment(samples, SAMPLE_RATE_HZ, spans, nrng)
     else:
         samples = samples / (np.max(np.abs(samples)) + 1e-9) * 0.5
     words = [(w, a, b) for (w, _, _), (a, b) in zip(words, spans)]
     return Utterance(f"{config.split}{index:06d}", voice, transcript, samples, words)
+
+
+def _spontaneous(samples: np.ndarray, spans, is_filler: list[bool], phrase_final: list[bool],
+                 drng: random.Random, nrng: np.random.Generator):
+    """Draw out fillers (most), phrase-final words (some) and other words (few), never past 1.6 s, then
+    put untranscribed sounds in the pauses."""
+    for i in range(len(spans)):
+        p = 0.6 if is_filler[i] else 0.25 if phrase_final[i] else 0.05
+        if drng.random() >= p:
+            continue
+        factor = drng.uniform(1.5, 3.5) if is_filler[i] else drng.uniform(1.3, 2.5)
+        part = 1.0 if is_filler[i] else drng.uniform(0.3, 0.6)
+        length = spans[i][1] - spans[i][0]
+        factor = min(factor, 1.0 + max(0.0, 1.6 - length) / max(part * length, 1e-3))
+        if factor > 1.05:
+            samples, spans = prolong(samples, SAMPLE_RATE_HZ, spans, i, factor, part)
+    return add_events(samples, SAMPLE_RATE_HZ, spans, nrng), spans
 
 
 def _write(utt: Utterance, out_dir: Path) -> dict:
