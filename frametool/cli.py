@@ -195,6 +195,50 @@ def train(
     typer.echo(str(best))
 
 
+@app.command("import")
+def import_corpus(
+    corpus: Path = typer.Argument(..., help="Word-aligned corpus you own: audio + TextGrids, or LibriSpeech with *.alignment.txt."),
+    out: Path = typer.Option(..., "--out", help="Folder for manifest.jsonl (and train.jsonl/dev.jsonl, failures.tsv)."),
+    layout: str = typer.Option("textgrid", "--format", help="textgrid (MFA-style: a TextGrid per audio file) or librispeech."),
+    tier: str = typer.Option("words", "--tier", help="TextGrid interval tier with the words."),
+    alignments: Optional[Path] = typer.Option(None, "--alignments", help="TextGrids kept apart from the audio (mirrored paths)."),
+    dev_speakers: int = typer.Option(0, "--dev-speakers", help="Hold out this many speakers as dev.jsonl (train.jsonl gets the rest)."),
+    seed: int = typer.Option(0, help="Seed for choosing the dev speakers."),
+) -> None:
+    """Make a training manifest from a word-aligned corpus, for `frametool train` (real voices)."""
+    _check_choice("--format", layout, ("textgrid", "librispeech"))
+    if dev_speakers < 0:
+        _fail_usage("--dev-speakers must be 0 or more")
+    if not corpus.is_dir():
+        _fail_usage(f"corpus {corpus} is not a folder")
+    if alignments is not None and not alignments.is_dir():
+        _fail_usage(f"--alignments {alignments} is not a folder")
+    from frametool.training.importers import import_librispeech, import_textgrid_corpus, write_import
+
+    try:
+        if layout == "textgrid":
+            report = import_textgrid_corpus(corpus, out, tier, alignments)
+        else:
+            report = import_librispeech(corpus, out)
+        if not report.rows:
+            reasons = "; ".join(f"{p}: {why}" for p, why in report.failures[:3])
+            _fail_usage(f"no usable utterance in {corpus}" + (f" ({reasons})" if reasons else ""))
+        written = write_import(report, out, dev_speakers, seed)
+    except FrametoolError as exc:
+        _fail_usage(str(exc))
+    hours = sum(r["duration_s"] for r in report.rows) / 3600
+    words = sum(len(r["words"]) for r in report.rows)
+    _err(f"imported {len(report.rows)} utterances ({hours:.2f} h, {words} words), skipped {len(report.failures)}; "
+         f"{report.dropped_labels} non-word labels left out of transcripts")
+    for path, why in report.failures[:10]:
+        _err(f"  {path}: {why}")
+    if "failures.tsv" in written:
+        _err(f"skipped files listed in {written['failures.tsv']}")
+    for name in ("manifest.jsonl", "train.jsonl", "dev.jsonl"):
+        if name in written:
+            typer.echo(str(written[name]))
+
+
 @app.command()
 def synth(
     out: Path = typer.Argument(..., help="Output corpus folder."),

@@ -1,0 +1,198 @@
+"""Training manifests from word-aligned corpora a user owns, so `frametool train` can learn real voices.
+
+Two layouts are read:
+
+- `textgrid`: an MFA-style corpus, one TextGrid per audio file (next to it, or under `alignments`
+  mirroring the corpus tree) with the words in an interval tier (`words` by default; Montreal Forced
+  Aligner writes `words`/`phones`, or `SPEAKER - words` for several speakers: those are read too).
+- `librispeech`: LibriSpeech-style books, `SPEAKER/BOOK/SPEAKER-BOOK.alignment.txt` next to the FLAC
+  files, one line per utterance: `ID ",W1,,W2," "E1,E2,E3,E4"`: words with their END times, where an
+  empty word is a silence and each word starts where the one before it ends.
+
+Labels that are not words (empty, `sil`, `sp`, `<eps>`, and anything in brackets such as `<unk>`,
+`[noise]` or `{LG}`) are left out of the transcript: the audio keeps those sounds, as real recordings do.
+A file that cannot be used is reported with the reason and skipped; the rest are written.
+
+The manifest rows are what `frametool synth` writes (audio path relative to the manifest, transcript,
+speaker, duration, and every word's start and end), so synthetic and real corpora mix in one recipe.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import soundfile as sf
+
+from frametool.audio.io import AUDIO_EXTENSIONS
+from frametool.errors import UsageError
+from frametool.text.normalize import UnreadableWord, tokenize
+
+NON_WORDS = {"", "sil", "sp", "spn", "<eps>", "#", "_"}
+TOLERANCE_S = 0.02  # word times may overhang the audio's end by this much (aligners' frame rounding)
+
+
+@dataclass
+class ImportReport:
+    rows: list[dict] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    dropped_labels: int = 0  # non-word intervals left out of transcripts
+
+
+def is_word(label: str) -> bool:
+    text = label.strip()
+    return text.lower() not in NON_WORDS and not (text[:1] in "<[{(" and text[-1:] in ">]})")
+
+
+def _row(audio: Path, out_dir: Path, words: list[tuple[str, float, float]], speaker: str, set_name: str
+         ) -> dict:
+    """A manifest row for `audio` with its timed words; raises ValueError naming what is wrong."""
+    try:
+        info = sf.info(str(audio))
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise ValueError(f"audio cannot be read ({str(exc).strip() or type(exc).__name__})") from None
+    duration = info.frames / info.samplerate
+    if not words:
+        raise ValueError("no words in the alignment")
+    for (w0, a0, b0), (w1, a1, _) in zip(words, words[1:]):
+        if a1 < b0 - 1e-6:
+            raise ValueError(f"words overlap: {w0!r} ends at {b0:.3f} s after {w1!r} starts at {a1:.3f} s")
+    for w, a, b in words:
+        if not 0.0 <= a < b:
+            raise ValueError(f"word {w!r} has times {a:.3f}-{b:.3f} s")
+        if b > duration + TOLERANCE_S:
+            raise ValueError(f"word {w!r} ends at {b:.3f} s, after the audio's end ({duration:.3f} s)")
+    transcript = " ".join(w for w, _, _ in words)
+    try:
+        tokens = tokenize(transcript)
+    except UnreadableWord as exc:
+        raise ValueError(f"the model cannot read the word {str(exc)!r}") from None
+    if len(tokens) != len(words):
+        raise ValueError(f"the {len(words)} labels read as {len(tokens)} words (labels with spaces or "
+                         "punctuation only?)")
+    return {"id": audio.stem, "audio": os.path.relpath(audio.absolute(), out_dir.absolute()),
+            "transcript": transcript, "speaker": speaker, "set": set_name, "duration_s": round(duration, 4),
+            "words": [{"label": w, "start_s": round(a, 5), "end_s": round(min(b, duration), 5)}
+                      for w, a, b in words]}
+
+
+def _textgrid_words(path: Path, tier: str, report: ImportReport) -> list[tuple[str, float, float]]:
+    from praatio import textgrid
+    from praatio.utilities.errors import PraatioException
+
+    try:
+        grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=False)
+    except (PraatioException, ValueError, IndexError, OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"TextGrid cannot be read ({str(exc).strip() or type(exc).__name__})") from None
+    names = [n for n in grid.tierNames if n == tier or n.endswith(f" - {tier}")]
+    if not names:
+        raise ValueError(f"no interval tier named {tier!r} (tiers: {', '.join(grid.tierNames) or 'none'})")
+    entries = []
+    for name in names:
+        found = grid.getTier(name)
+        if not hasattr(found, "entries") or found.entryType.__name__ != "Interval":
+            raise ValueError(f"tier {name!r} is not an interval tier")
+        entries += [(e.label.strip(), float(e.start), float(e.end)) for e in found.entries]
+    entries.sort(key=lambda e: (e[1], e[2]))
+    words = [e for e in entries if is_word(e[0])]
+    report.dropped_labels += sum(1 for e in entries if e[0] and not is_word(e[0]))
+    return words
+
+
+def import_textgrid_corpus(corpus: Path, out_dir: Path, tier: str = "words", alignments: Path | None = None,
+                           set_name: str | None = None) -> ImportReport:
+    """Every audio file of `corpus` that has a TextGrid (same name, next to it or under `alignments`)."""
+    report = ImportReport()
+    audio_files = sorted(p for p in corpus.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    if not audio_files:
+        raise UsageError(f"corpus {corpus} holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+    for audio in audio_files:
+        relative = audio.relative_to(corpus)
+        grid = (alignments / relative if alignments else audio).with_suffix(".TextGrid")
+        if not grid.exists():
+            report.failures.append((str(audio), f"no TextGrid ({grid})"))
+            continue
+        speaker = relative.parts[0] if len(relative.parts) > 1 else ""
+        try:
+            words = _textgrid_words(grid, tier, report)
+            report.rows.append(_row(audio, out_dir, words, speaker, set_name or corpus.name))
+        except ValueError as exc:
+            report.failures.append((str(grid), str(exc)))
+    return report
+
+
+def parse_alignment_line(line: str) -> tuple[str, list[tuple[str, float, float]], int]:
+    """`ID ",W1,,W2," "E1,E2,..."` -> (id, [(word, start, end)], number of silences left out)."""
+    parts = line.split()
+    if len(parts) != 3:
+        raise ValueError("expected: ID \"WORDS\" \"END_TIMES\"")
+    utt, words_field, ends_field = parts
+    labels = words_field.strip('"').split(",")
+    try:
+        ends = [float(e) for e in ends_field.strip('"').split(",")]
+    except ValueError:
+        raise ValueError(f"end times are not numbers: {ends_field[:60]}") from None
+    if len(labels) != len(ends):
+        raise ValueError(f"{len(labels)} words but {len(ends)} end times")
+    words, start, silences = [], 0.0, 0
+    for label, end in zip(labels, ends):
+        if end < start - 1e-6:
+            raise ValueError(f"end times go backwards at {label!r} ({end:.3f} s < {start:.3f} s)")
+        if is_word(label):
+            words.append((label.lower(), start, end))
+        else:
+            silences += 1
+        start = end
+    return utt, words, silences
+
+
+def import_librispeech(corpus: Path, out_dir: Path, set_name: str | None = None) -> ImportReport:
+    report = ImportReport()
+    files = sorted(corpus.rglob("*.alignment.txt"))
+    if not files:
+        raise UsageError(f"{corpus} holds no *.alignment.txt files (LibriSpeech word alignments)")
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                utt, words, _ = parse_alignment_line(line)
+                audio = next((path.parent / f"{utt}{ext}" for ext in (".flac", ".wav")
+                              if (path.parent / f"{utt}{ext}").exists()), None)
+                if audio is None:
+                    raise ValueError(f"no audio {utt}.flac or {utt}.wav next to it")
+                report.rows.append(_row(audio, out_dir, words, utt.split("-")[0], set_name or corpus.name))
+            except ValueError as exc:
+                report.failures.append((f"{path}:{number}", str(exc)))
+    return report
+
+
+def write_import(report: ImportReport, out_dir: Path, dev_speakers: int = 0, seed: int = 0) -> dict[str, Path]:
+    """manifest.jsonl (all rows); with `dev_speakers`, also train.jsonl and dev.jsonl split by speaker
+    (the dev speakers drawn with `seed`); failures.tsv when files were skipped. Files are written whole
+    or not at all (temporary name, then rename)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+
+    def put(name: str, text: str) -> None:
+        target = out_dir / name
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+        written[name] = target
+
+    lines = lambda rows: "".join(json.dumps(r) + "\n" for r in rows)  # noqa: E731
+    put("manifest.jsonl", lines(report.rows))
+    if dev_speakers:
+        speakers = sorted({r["speaker"] for r in report.rows})
+        if len(speakers) <= dev_speakers:
+            raise UsageError(f"--dev-speakers {dev_speakers}: the corpus has only {len(speakers)} speaker(s); "
+                             "at least one must stay for training")
+        held = set(random.Random(seed).sample(speakers, dev_speakers))
+        put("train.jsonl", lines([r for r in report.rows if r["speaker"] not in held]))
+        put("dev.jsonl", lines([r for r in report.rows if r["speaker"] in held]))
+    if report.failures:
+        put("failures.tsv", "path\treason\n" + "".join(f"{p}\t{why}\n" for p, why in report.failures))
+    return written

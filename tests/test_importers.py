@@ -1,0 +1,112 @@
+"""`frametool import`: training manifests from word-aligned corpora (MFA-style TextGrids, LibriSpeech)."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from frametool.cli import app
+from frametool.training.data import read_manifest
+from frametool.training.importers import import_librispeech, import_textgrid_corpus, parse_alignment_line
+
+SR = 16000
+
+
+def _textgrid(path, tiers, xmax):
+    """Praat long-format TextGrid with interval tiers {name: [(start, end, label)]}."""
+    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {xmax}",
+             "tiers? <exists>", f"size = {len(tiers)}", "item []:"]
+    for n, (name, intervals) in enumerate(tiers.items(), 1):
+        lines += [f"    item [{n}]:", '        class = "IntervalTier"', f'        name = "{name}"',
+                  "        xmin = 0", f"        xmax = {xmax}", f"        intervals: size = {len(intervals)}"]
+        for k, (a, b, label) in enumerate(intervals, 1):
+            lines += [f"        intervals [{k}]:", f"            xmin = {a}", f"            xmax = {b}",
+                      f'            text = "{label}"']
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _wav(path, seconds):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.zeros(int(seconds * SR), np.float32), SR)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    root = tmp_path / "corpus"
+    _wav(root / "spk1" / "a.wav", 2.0)
+    _textgrid(root / "spk1" / "a.TextGrid", {
+        "words": [(0, 0.3, ""), (0.3, 0.7, "hello"), (0.7, 0.9, "sil"), (0.9, 1.2, "<unk>"), (1.2, 1.6, "world"),
+                  (1.6, 2.0, "")],
+        "phones": [(0, 2.0, "x")]}, 2.0)
+    _wav(root / "spk2" / "b.wav", 1.5)
+    _textgrid(root / "spk2" / "b.TextGrid", {"spk2 - words": [(0.1, 0.5, "good"), (0.5, 1.0, "morning")]}, 1.5)
+    _wav(root / "spk2" / "c.wav", 1.0)  # no TextGrid
+    _wav(root / "spk3" / "d.wav", 1.0)
+    _textgrid(root / "spk3" / "d.TextGrid", {"words": [(0.1, 1.4, "toolong")]}, 1.4)  # past the audio's end
+    _wav(root / "spk3" / "e.wav", 1.0)
+    _textgrid(root / "spk3" / "e.TextGrid", {"phones": [(0.1, 0.4, "AH")]}, 1.0)  # no words tier
+    return root
+
+
+def test_textgrid_corpus_rows_and_reasons(corpus, tmp_path):
+    out = tmp_path / "out"
+    report = import_textgrid_corpus(corpus, out)
+    rows = {r["id"]: r for r in report.rows}
+    assert set(rows) == {"a", "b"}
+    assert rows["a"]["transcript"] == "hello world"
+    assert rows["a"]["words"] == [{"label": "hello", "start_s": 0.3, "end_s": 0.7},
+                                  {"label": "world", "start_s": 1.2, "end_s": 1.6}]
+    assert rows["a"]["speaker"] == "spk1" and rows["a"]["duration_s"] == 2.0
+    assert rows["b"]["transcript"] == "good morning"  # MFA's "SPEAKER - words" tier
+    assert report.dropped_labels == 2  # "sil" and "<unk>"
+    reasons = dict(report.failures)
+    assert "no TextGrid" in reasons[str(corpus / "spk2" / "c.wav")]
+    assert "after the audio's end" in reasons[str(corpus / "spk3" / "d.TextGrid")]
+    assert "no interval tier named 'words'" in reasons[str(corpus / "spk3" / "e.TextGrid")]
+
+
+def test_librispeech_alignment_line():
+    utt, words, silences = parse_alignment_line('84-121123-0000 ",GO,,DO,YOU,HEAR," "0.490,0.890,1.270,1.380,1.490,1.890,2.09"')
+    assert utt == "84-121123-0000"
+    assert words == [("go", 0.49, 0.89), ("do", 1.27, 1.38), ("you", 1.38, 1.49), ("hear", 1.49, 1.89)]
+    assert silences == 3
+    with pytest.raises(ValueError, match="3 words but 2 end times"):
+        parse_alignment_line('x ",A," "0.1,0.2"')
+    with pytest.raises(ValueError, match="backwards"):
+        parse_alignment_line('x ",A,B" "0.5,0.4,0.6"')
+
+
+def test_librispeech_book(tmp_path):
+    book = tmp_path / "LibriSpeech" / "dev-clean" / "84" / "121123"
+    _wav(book / "84-121123-0000.wav", 2.2)
+    (book / "84-121123.alignment.txt").write_text(
+        '84-121123-0000 ",GO,,DO,YOU,HEAR," "0.490,0.890,1.270,1.380,1.490,1.890,2.09"\n'
+        '84-121123-0001 ",BUT," "0.2,0.5,0.6"\n', encoding="utf-8")
+    report = import_librispeech(tmp_path / "LibriSpeech", tmp_path / "out")
+    assert [r["transcript"] for r in report.rows] == ["go do you hear"]
+    assert report.rows[0]["speaker"] == "84"
+    assert report.failures[0][0].endswith("84-121123.alignment.txt:2") and "no audio" in report.failures[0][1]
+
+
+def test_cli_writes_manifests_that_training_reads(corpus, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["import", str(corpus), "--out", str(out), "--dev-speakers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "imported 2 utterances" in result.output and "skipped 3" in result.output
+    examples = read_manifest(out / "manifest.jsonl")
+    assert [e.audio.resolve() for e in examples] == [(corpus / "spk1" / "a.wav").resolve(),
+                                                      (corpus / "spk2" / "b.wav").resolve()]
+    assert examples[0].spans_s == [(0.3, 0.7), (1.2, 1.6)]
+    train = [json.loads(x)["speaker"] for x in (out / "train.jsonl").read_text().splitlines()]
+    dev = [json.loads(x)["speaker"] for x in (out / "dev.jsonl").read_text().splitlines()]
+    assert len(train) == len(dev) == 1 and set(train) != set(dev)
+    assert (out / "failures.tsv").read_text().count("\n") == 4  # header + 3 files
+
+
+def test_cli_refuses_a_corpus_with_nothing_usable(tmp_path):
+    _wav(tmp_path / "c" / "x.wav", 1.0)
+    result = CliRunner().invoke(app, ["import", str(tmp_path / "c"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "no usable utterance" in result.output and "no TextGrid" in result.output
+    assert not (tmp_path / "o" / "manifest.jsonl").exists()
