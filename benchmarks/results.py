@@ -1,12 +1,13 @@
 """Regenerate benchmarks/RESULTS.md: accuracy on the synthetic held-out-voice test set and on the real
 recordings of ../shared/eval/words (side by side with pocketsphinx), plus alignment speed.
 
-    python benchmarks/results.py [--synthetic DIR] [--eval DIR] [--model NAME] [--skip-long] [--skip-speed]
-                                 [--length TRAIN_DIR TEST_DIR [--length-ranges 4,8]]
+    python benchmarks/results.py [--synthetic DIR] [--spontaneous DIR] [--eval DIR] [--model NAME]
+                                 [--skip-long] [--skip-speed] [--length TRAIN_DIR TEST_DIR [--length-ranges 4,8]]
 
 The synthetic test set is made with `frametool synth DIR --split test --hours 0.5 --voices 24 --seed 2
 --clean --max-words 60` (voices never used in training: espeak-ng variants and accent, Festival ked and
-MBROLA us2). Sets that are absent are skipped. Also runs benchmarks/long_recording.py (a >= 30-minute
+MBROLA us2); the spontaneous-style one with `frametool synth DIR --split test --hours 0.3 --voices 24 --seed 3
+--clean --max-words 60 --disfluent 1.0`. Sets that are absent are skipped. Also runs benchmarks/long_recording.py (a >= 30-minute
 recording from ../shared/eval/words aligned in one call) and `frametool bench speed` (plot:
 benchmarks/speed.png).
 """
@@ -102,6 +103,8 @@ def length_section(train: Path, test: Path, model: str, summary: dict, train_ran
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--synthetic", type=Path, default=Path("/work/data/test-v2"))
+    parser.add_argument("--spontaneous", type=Path, default=None,
+                        help="a second synthetic test corpus made with `frametool synth --split test --disfluent 1.0`")
     parser.add_argument("--skip-long", action="store_true")
     parser.add_argument("--long-model", action="append", default=[],
                         help="also run the long-recording benchmark with this model (a candidate)")
@@ -128,6 +131,13 @@ def main() -> None:
                         "Label origin: the synthesiser's own phoneme events (exact).\n\n```\n"
                         + report.table() + "\n```\n")
         summary["synthetic"] = report.as_dict()
+    if args.spontaneous and (args.spontaneous / "manifest.jsonl").exists():
+        report = run_accuracy(args.spontaneous, None, args.model, None)
+        sections.append("## Synthetic spontaneous-style test set (same held-out voices; fillers, drawn-out words, "
+                        "untranscribed coughs/breaths/fragments in pauses)\n\n"
+                        f"`{args.spontaneous.name}`: `frametool synth --split test --disfluent 1.0 --clean`; "
+                        "exact reference times.\n\n```\n" + report.table() + "\n```\n")
+        summary["synthetic_spontaneous"] = report.as_dict()
     words = args.eval / "words"
     if words.is_dir():
         report = run_accuracy(words, args.eval / "reference" / "words", args.model, "pocketsphinx")

@@ -1,6 +1,7 @@
 """`synth` and `train` through the library, without the CLI (a CUDA image may carry another typer).
 
 Usage: python3 recipes/gpu/driver.py synth OUT --split S --hours H --voices N --seed K --max-words W --jobs J
+                                   [--disfluent P]
        python3 recipes/gpu/driver.py train RECIPE.toml [KEY=VALUE ...]
 """
 import sys
@@ -15,7 +16,8 @@ def main() -> None:
         kv = dict(zip(args[1::2], args[2::2]))
         print(generate(SynthConfig(Path(args[0]), split=kv["--split"], hours=float(kv["--hours"]),
                                    num_voices=int(kv["--voices"]), seed=int(kv["--seed"]),
-                                   max_words=int(kv["--max-words"]), jobs=int(kv["--jobs"]))), flush=True)
+                                   max_words=int(kv["--max-words"]), jobs=int(kv["--jobs"]),
+                                   disfluent=float(kv.get("--disfluent", 0.0)))), flush=True)
     elif cmd == "train":
         from frametool.training.train import load_recipe, train
 

@@ -32,7 +32,7 @@ dev_pid=$!
 ft synth $data/train-a --split train --hours ${HOURS_A:-3} --voices 120 --seed 10 --max-words 60 --jobs $(( n > 8 ? n - 4 : 1 )) || exit 4
 wait $dev_pid
 stamp "dev + train-a generated"
-ft synth $data/train-b --split train --hours ${HOURS_B:-40} --voices 200 --seed 11 \
+ft synth $data/train-b --split train --hours ${HOURS_B:-40} --voices 200 --seed 11 --disfluent ${DISFLUENT_B:-0.5} \
   --max-words 60 --jobs $(( n > 8 ? n - 5 : 1 )) > $OUT/gen-b.log 2>&1 < /dev/null &
 sleep 5
 ft train recipes/tiny-align-gpu.toml train_manifest=$data/train-a/manifest.jsonl \
