@@ -41,9 +41,10 @@ def stretch(x: np.ndarray, factor: float, window: int = 512) -> np.ndarray:
     Each output frame is taken from near its nominal input position where it best continues the last."""
     x = np.asarray(x, dtype=np.float32)
     n_out = int(round(len(x) * factor))
-    if n_out == len(x) or len(x) < window:
-        return x.copy() if n_out == len(x) else np.interp(np.linspace(0, len(x) - 1, n_out), np.arange(len(x)),
-                                                          x).astype(np.float32)
+    if n_out == len(x):
+        return x.copy()
+    if len(x) < window:  # shorter than one frame: no period to repeat, so resample (pitch moves)
+        return np.interp(np.linspace(0, len(x) - 1, n_out), np.arange(len(x)), x).astype(np.float32)
     hop_out = window // 2
     hop_in = hop_out / factor
     tolerance = hop_out // 2

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import soundfile as sf
 
-from frametool.audio.io import AUDIO_EXTENSIONS
 from frametool.errors import UsageError
+from frametool.tasks.corpus import discover
 from frametool.text.normalize import UnreadableWord, tokenize
 
 NON_WORDS = {"", "sil", "sp", "spn", "<eps>", "#", "_"}
@@ -92,12 +92,16 @@ def _textgrid_words(path: Path, tier: str, report: ImportReport) -> list[tuple[s
     entries = []
     for name in names:
         found = grid.getTier(name)
-        if not hasattr(found, "entries") or found.entryType.__name__ != "Interval":
+        if not isinstance(found, textgrid.IntervalTier):
             raise ValueError(f"tier {name!r} is not an interval tier")
         entries += [(e.label.strip(), float(e.start), float(e.end)) for e in found.entries]
     entries.sort(key=lambda e: (e[1], e[2]))
-    words = [e for e in entries if is_word(e[0])]
-    report.dropped_labels += sum(1 for e in entries if e[0] and not is_word(e[0]))
+    words = []
+    for entry in entries:
+        if is_word(entry[0]):
+            words.append(entry)
+        elif entry[0]:
+            report.dropped_labels += 1
     return words
 
 
@@ -105,12 +109,9 @@ def import_textgrid_corpus(corpus: Path, out_dir: Path, tier: str = "words", ali
                            set_name: str | None = None) -> ImportReport:
     """Every audio file of `corpus` that has a TextGrid (same name, next to it or under `alignments`)."""
     report = ImportReport()
-    audio_files = sorted(p for p in corpus.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-    if not audio_files:
-        raise UsageError(f"corpus {corpus} holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
-    for audio in audio_files:
-        relative = audio.relative_to(corpus)
-        grid = (alignments / relative if alignments else audio).with_suffix(".TextGrid")
+    for item in discover(str(corpus)):
+        audio, relative = item.audio, item.relative
+        grid = (alignments or corpus) / relative.parent / (relative.name + ".TextGrid")
         if not grid.exists():
             report.failures.append((str(audio), f"no TextGrid ({grid})"))
             continue
