@@ -52,6 +52,24 @@ class TrainConfig:
     data_recipe: dict = field(default_factory=dict)
 
 
+
+def identity_init_new_layers(model: torch.nn.Module, missing: list[str]) -> list[str]:
+    """Transformer layers that a warm start had no weights for (a deeper model grown from a shallower one)
+    get zero output projections: a pre-norm layer then adds nothing to its input, so the grown model starts
+    out computing exactly what the old one did and the new layers learn from there. -> the layers' names."""
+    missing_set = set(missing)
+    grown = []
+    for name, module in model.named_modules():
+        if not isinstance(module, torch.nn.TransformerEncoderLayer) or not module.norm_first:
+            continue
+        own = [f"{name}.{p}" for p, _ in module.named_parameters()]
+        if own and all(p in missing_set for p in own):
+            for linear in (module.self_attn.out_proj, module.linear2):
+                torch.nn.init.zeros_(linear.weight)
+                torch.nn.init.zeros_(linear.bias)
+            grown.append(name)
+    return grown
+
 def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -146,6 +164,9 @@ def train(config: TrainConfig, log=print) -> Path:
 
         missing, unexpected = model.load_state_dict(load_model(config.init_from).state_dict(), strict=False)
         log(f"warm start from {config.init_from}; new parameters: {missing}; unused: {unexpected}")
+        grown = identity_init_new_layers(model, missing)
+        if grown:
+            log(f"new transformer layers start as the identity: {grown}")
     from frametool.model import resolve_device
 
     device = resolve_device(config.device)
