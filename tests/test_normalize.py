@@ -66,6 +66,7 @@ def test_units_times_decades_and_fractions():
     assert _said("9:30 9:05 9:00 am 5pm") == ["nine thirty", "nine oh five", "nine", "a m", "five p m"]
     # "am" after what cannot be an hour is the word; "mm" after a number may be a filler
     assert _said("2006 am 5 mm 5mm") == ["two thousand and six", "am", "five", "mm", "five millimeters"]
+    assert _said("3.5am 13am") == ["three point five am", "thirteen am"]
     assert _said("the 1990s, '60s and 1800s") == ["the", "nineteen nineties", "sixties", "and",
                                                   "eighteen hundreds"]
     assert _said("1/2 3/4 2/3 24/7") == ["one half", "three quarters", "two thirds", "twenty four seven"]
@@ -76,5 +77,6 @@ def test_roman_numerals_and_initialisms_in_mixed_case_text():
     assert _said("The FBI, the BBC, DVDs and NASA") == ["the", "f b i", "the", "b b c", "d v ds", "and",
                                                         "nasa"]
     assert _said("I saw it") == ["i", "saw", "it"]
+    assert _said("The II") == ["the", "ii"]
     # an ALL-CAPS transcript (LibriSpeech style) has no initialisms to find
     assert _said("THE FBI SAID II") == ["the", "fbi", "said", "ii"]

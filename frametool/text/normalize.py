@@ -61,6 +61,8 @@ _UNITS = {"km": ("kilometer", "kilometers"), "cm": ("centimeter", "centimeters")
 _CARDINAL_BEFORE_ROMAN = {"war", "part", "chapter", "volume", "vol", "act", "book", "phase", "type", "class",
                           "level", "section", "article", "appendix", "series", "mark", "mk", "stage", "round",
                           "apollo", "super", "bowl", "rocky"}
+_NOT_NAMES = {"the", "a", "an", "and", "or", "of", "in", "on", "at", "to", "for", "by", "with", "i", "it", "he",
+              "she", "we", "they", "you", "this", "that", "but", "so", "if", "as", "is", "was"}
 _ONSETS = {"bl", "br", "ch", "cl", "cr", "dr", "dw", "fl", "fr", "gl", "gr", "gw", "kl", "kn", "kr", "kw", "ph",
            "pl", "pr", "ps", "qu", "sc", "sh", "sk", "sl", "sm", "sn", "sp", "sq", "st", "sw", "th", "tr",
            "tw", "wh", "wr"}
@@ -144,7 +146,8 @@ def spoken_words(token: str) -> list[str]:
     if special:
         return special
     match = _NUMBER_UNIT.match(low)
-    if match and match.group(2) in _UNITS and (match.group(2) not in ("am", "pm") or 1 <= int(match.group(1)) <= 12):
+    if match and match.group(2) in _UNITS and (match.group(2) not in ("am", "pm")
+                                                      or match.group(1).isdigit() and 1 <= int(match.group(1)) <= 12):
         return _number_words(match.group(1), year_ok=False) + _unit_words(match.group(2), match.group(1))
     words: list[str] = []
     for part in re.split(r"([0-9]+(?:[.,][0-9]+)*|[&%+=@$£€])", low):
@@ -245,7 +248,8 @@ def _in_context(text: str, raw: str, prev: str, nxt: str, mixed_case: bool) -> l
         return list(_SUFFIX_ABBREVIATIONS[low])
     if not mixed_case:
         return None
-    if len(text) >= 2 and _ROMAN.match(text) and prev[:1].isupper() and prev.isalpha():
+    if (len(text) >= 2 and _ROMAN.match(text) and prev[:1].isupper() and prev.isalpha()
+            and prev.lower() not in _NOT_NAMES):
         value = _roman_value(text)
         if prev.lower() in _CARDINAL_BEFORE_ROMAN:
             return _number_words(str(value), year_ok=False)
