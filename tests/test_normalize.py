@@ -50,6 +50,8 @@ def _said(transcript):
 def test_abbreviations_are_read_in_full_where_the_context_says_so():
     assert _said("Mr. Smith met Dr Jones, etc.") == ["mister", "smith", "met", "doctor", "jones", "et cetera"]
     assert _said("St. Paul lives on Baker St.") == ["saint", "paul", "lives", "on", "baker", "street"]
+    assert _said("Dr. Who of Mulholland Dr. met Dr Jones") == ["doctor", "who", "of", "mulholland", "drive", "met",
+                                                               "doctor", "jones"]
     assert _said("Gen. Lee of Acme Co. saw Fig. 3") == ["general", "lee", "of", "acme", "company", "saw",
                                                        "figure", "three"]
     # words that only look like abbreviations stay words

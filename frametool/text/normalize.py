@@ -4,8 +4,8 @@ The output tier keeps the user's tokens; the model reads their spoken form. A to
 "1984" becomes ["nineteen", "eighty", "four"], "£13.60" becomes ["thirteen", "pounds", "sixty", "pence"].
 Every spoken piece of a token carries that token's index, so the token's interval runs from the onset of
 its first piece to the offset of its last.
-Some tokens are read by context: abbreviations ("Dr." -> doctor, "St." -> saint before a name, street
-otherwise), units after a number ("5 km", "9am"), "No. 5" -> number five, Roman numerals after a name
+Some tokens are read by context: abbreviations ("Dr." -> doctor, but drive after a name; "St." -> saint
+before a name, street otherwise), units after a number ("5 km", "9am"), "No. 5" -> number five, Roman numerals after a name
 ("Henry VIII" -> the eighth, "World War II" -> two), and in mixed-case transcripts initialisms that cannot be
 read as a word ("FBI", "BBC") are spelled out; ALL-CAPS transcripts are left to the plain rules.
 """
@@ -240,6 +240,8 @@ def _in_context(text: str, raw: str, prev: str, nxt: str, mixed_case: bool) -> l
         return ["number"]
     if low == "st":
         return ["saint"] if nxt[:1].isupper() else ["street"]
+    if low == "dr" and prev[:1].isupper() and not nxt[:1].isupper():  # "Mulholland Dr." but "Dr. Jones"
+        return ["drive"]
     if low in _ABBREVIATIONS:
         return list(_ABBREVIATIONS[low])
     if period and low in _TITLE_ABBREVIATIONS and (nxt[:1].isupper() or nxt[:1].isdigit()):
