@@ -146,8 +146,7 @@ def spoken_words(token: str) -> list[str]:
     if special:
         return special
     match = _NUMBER_UNIT.match(low)
-    if match and match.group(2) in _UNITS and (match.group(2) not in ("am", "pm")
-                                                      or match.group(1).isdigit() and 1 <= int(match.group(1)) <= 12):
+    if match and match.group(2) in _UNITS and (match.group(2) not in ("am", "pm") or _is_hour(match.group(1))):
         return _number_words(match.group(1), year_ok=False) + _unit_words(match.group(2), match.group(1))
     words: list[str] = []
     for part in re.split(r"([0-9]+(?:[.,][0-9]+)*|[&%+=@$£€])", low):
@@ -207,6 +206,11 @@ def _clock(low: str) -> list[str]:
     return words + (["oh"] if minute < 10 else []) + _number_words(str(minute), year_ok=False)
 
 
+def _is_hour(text: str) -> bool:
+    """A whole number 1-12: what "am"/"pm" may follow."""
+    return text.isdigit() and 1 <= int(text) <= 12
+
+
 def _unit_words(unit: str, number: str) -> list[str]:
     one, many = _UNITS[unit]
     return (one if number == "1" else many).split()
@@ -232,7 +236,7 @@ def _in_context(text: str, raw: str, prev: str, nxt: str, mixed_case: bool) -> l
     low = text.lower()
     period = raw.strip(_EDGE_PUNCT).endswith(".")
     if low in ("am", "pm"):
-        if _CLOCK.match(prev) or (prev.isdigit() and 1 <= int(prev) <= 12):
+        if _CLOCK.match(prev) or _is_hour(prev):
             return _unit_words(low, prev)
     elif low in _UNITS and low != "mm" and _NUMBER.match(prev):
         return _unit_words(low, prev)

@@ -52,7 +52,6 @@ class TrainConfig:
     data_recipe: dict = field(default_factory=dict)
 
 
-
 def identity_init_new_layers(model: torch.nn.Module, missing: list[str]) -> list[str]:
     """Transformer layers that a warm start had no weights for (a deeper model grown from a shallower one)
     get zero output projections: a pre-norm layer then adds nothing to its input, so the grown model starts
@@ -69,6 +68,7 @@ def identity_init_new_layers(model: torch.nn.Module, missing: list[str]) -> list
                 torch.nn.init.zeros_(linear.bias)
             grown.append(name)
     return grown
+
 
 def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
     try:
