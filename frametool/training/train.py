@@ -21,6 +21,7 @@ from frametool.heads.poisson import pointer_nll
 from frametool.model import FrameModel, ModelConfig, save_model
 from frametool.tasks.align import AlignRequest
 from frametool.training.data import batch_from_examples, batches, load_waves, prefetched, read_manifest
+from frametool.training.specaug import FeatureAugment, augment_features
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class TrainConfig:
     reload_every: int = 0  # re-read the training manifests every N steps (0 = never)
     backbone: dict = field(default_factory=dict)
     data_recipe: dict = field(default_factory=dict)
+    feature_augment: dict = field(default_factory=dict)  # FeatureAugment fields ([feature_augment] table)
 
 
 def identity_init_new_layers(model: torch.nn.Module, missing: list[str]) -> list[str]:
@@ -75,7 +77,8 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"recipe {path}: {exc}") from None
-    flat = {**raw.get("train", {}), "backbone": raw.get("backbone", {}), "data_recipe": raw.get("data", {})}
+    flat = {**raw.get("train", {}), "backbone": raw.get("backbone", {}), "data_recipe": raw.get("data", {}),
+            "feature_augment": raw.get("feature_augment", {})}
     for item in overrides:
         key, _, value = item.partition("=")
         if not _:
@@ -97,6 +100,7 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
     flat["extra_manifests"] = tuple(str((base / m).resolve()) if not Path(m).is_absolute() else m
                                     for m in flat.get("extra_manifests", ()))
     try:
+        FeatureAugment(**flat["feature_augment"])
         return TrainConfig(**flat)
     except TypeError as exc:
         raise UsageError(f"recipe {path}: {exc}") from None
@@ -194,6 +198,10 @@ def train(config: TrainConfig, log=print) -> Path:
     (out_dir).mkdir(parents=True, exist_ok=True)
     (out_dir / "recipe.json").write_text(__import__("json").dumps(asdict(config), indent=2))
     best, step = -1.0, 0
+    feature_augment = FeatureAugment(**config.feature_augment)
+    augment_rng = torch.Generator().manual_seed(config.seed)
+    if feature_augment.active:
+        log(f"feature augmentation: {feature_augment}")
     model.train()
     running, running_ctc = [], []
     while step < config.steps:
@@ -208,6 +216,7 @@ def train(config: TrainConfig, log=print) -> Path:
         for _, (examples, waves) in prefetched(groups, load):
             batch, targets = batch_from_examples(examples, waves, model.backbone.frame_shift_s,
                                                  model.backbone.num_frames, device)
+            batch.feats = augment_features(batch.feats, batch.feat_lens, feature_augment, augment_rng)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 logits, out = model(batch)
             loss = pointer_nll(logits, out.frame_mask, batch.word_mask, targets,

@@ -1,0 +1,107 @@
+import pytest
+import torch
+
+from frametool.training.specaug import FeatureAugment, augment_features
+
+
+def _batch():
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(3, 50, 80, generator=g)
+    lens = torch.tensor([50, 30, 10])
+    for b, n in enumerate(lens):
+        feats[b, n:] = 0.0
+    return feats, lens
+
+
+def test_off_leaves_features_alone():
+    feats, lens = _batch()
+    assert augment_features(feats, lens, FeatureAugment(), torch.Generator()) is feats
+    assert augment_features(feats, lens, FeatureAugment(p=1.0), torch.Generator()) is feats
+
+
+def test_gain_curve_is_per_band_constant_in_time_bounded_and_skips_padding():
+    feats, lens = _batch()
+    before = feats.clone()
+    out = augment_features(feats, lens, FeatureAugment(p=1.0, tilt=0.5), torch.Generator().manual_seed(1))
+    assert torch.equal(feats, before)  # the input is not changed in place
+    for b, n in enumerate(lens):
+        diff = out[b, :n] - feats[b, :n]
+        assert torch.allclose(diff, diff[:1].expand_as(diff), atol=1e-6)  # one gain per band for all frames
+        assert diff.abs().max() <= 0.5 + 1e-6
+        assert diff.abs().max() > 0  # something changed
+        assert torch.all(out[b, n:] == 0)  # padding stays zero
+
+
+def test_frequency_masks_zero_whole_bands_only():
+    feats, lens = _batch()
+    config = FeatureAugment(p=1.0, freq_masks=2, freq_mask_bins=10)
+    out = augment_features(feats, lens, config, torch.Generator().manual_seed(3))
+    masked_any = False
+    for b, n in enumerate(lens):
+        zero_bands = torch.all(out[b, :n] == 0, dim=0)
+        changed = torch.any(out[b, :n] != feats[b, :n], dim=0)
+        assert torch.equal(changed & ~zero_bands, torch.zeros_like(changed))  # only masked bands changed
+        assert int(zero_bands.sum()) <= 2 * 10
+        masked_any |= bool(zero_bands.any())
+    assert masked_any
+
+
+def test_probability_and_seed():
+    feats, lens = _batch()
+    config = FeatureAugment(p=0.5, tilt=0.3, freq_masks=1, freq_mask_bins=5)
+    a = augment_features(feats, lens, config, torch.Generator().manual_seed(7))
+    b = augment_features(feats, lens, config, torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)
+    untouched = augment_features(feats, lens, FeatureAugment(p=1e-9, tilt=0.3), torch.Generator().manual_seed(7))
+    assert torch.equal(untouched, feats)
+
+
+def test_recipe_table_is_checked(tmp_path):
+    from frametool.errors import UsageError
+    from frametool.training.train import load_recipe
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[train]\ntrain_manifest = "a"\ndev_manifest = "b"\nout_dir = "c"\n'
+                      '[feature_augment]\np = 0.5\ntilt = 0.2\n')
+    assert load_recipe(recipe).feature_augment == {"p": 0.5, "tilt": 0.2}
+    recipe.write_text('[train]\ntrain_manifest = "a"\ndev_manifest = "b"\nout_dir = "c"\n'
+                      '[feature_augment]\nwobble = 1\n')
+    with pytest.raises(UsageError, match="wobble"):
+        load_recipe(recipe)
+
+
+def test_training_applies_the_recipe_augmentation(tmp_path, monkeypatch):
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    from frametool.training import train as train_module
+
+    rows = []
+    for k in range(2):
+        path = tmp_path / f"u{k}.wav"
+        sf.write(path, (np.random.default_rng(k).standard_normal(32000) * 0.1).astype(np.float32), 16000)
+        rows.append({"audio": path.name, "transcript": "alpha bravo", "duration_s": 2.0,
+                     "words": [{"label": "alpha", "start_s": 0.2, "end_s": 0.8},
+                               {"label": "bravo", "start_s": 1.0, "end_s": 1.6}]})
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[train]\ntrain_manifest = "{tmp_path / "manifest.jsonl"}"\n'
+                      f'dev_manifest = "{tmp_path / "manifest.jsonl"}"\nout_dir = "{tmp_path / "run"}"\n'
+                      'steps = 2\neval_every = 2\nsave_every = 2\ndevice = "cpu"\n'
+                      '[feature_augment]\np = 1.0\ntilt = 0.3\nfreq_masks = 1\nfreq_mask_bins = 4\n'
+                      '[backbone]\nd_model = 32\nn_heads = 2\nenc_layers = 1\ndec_layers = 1\n')
+    changed = []
+    real = train_module.augment_features
+
+    def spy(feats, lens, config, generator):
+        out = real(feats, lens, config, generator)
+        changed.append(not torch.equal(out, feats))
+        return out
+
+    monkeypatch.setattr(train_module, "augment_features", spy)
+    lines = []
+    train_module.train(train_module.load_recipe(recipe), log=lines.append)
+    assert any(line.startswith("feature augmentation") for line in lines)
+    assert changed and all(changed)
