@@ -30,6 +30,7 @@ class Utterance:
     reference: list[tuple[float, float]]
     score_first_onset: bool
     samples: np.ndarray
+    label_origin: str = ""  # who made the reference (manifest `label_origin`: human, mfa, pocketsphinx, ...)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class SystemResult:
     offsets: dict[str, list[np.ndarray]] = field(default_factory=dict)
     aligned: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
+    scored: dict[Path, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # per audio file
 
 
 def read_reference(path: Path) -> list[tuple[str, float, float]]:
@@ -63,7 +65,8 @@ def load_utterances(corpus: Path, reference: Path | None) -> list[Utterance]:
         tokens = read_transcript(item)
         utterances.append(Utterance(item.audio, row.get("set", corpus.name), tokens,
                                     [(a, b) for _, a, b in read_reference(ref_path)],
-                                    bool(row.get("score_first_onset", True)), load_audio(item.audio).samples))
+                                    bool(row.get("score_first_onset", True)), load_audio(item.audio).samples,
+                                    str(row.get("label_origin", ""))))
     if not utterances:
         raise UsageError(f"no utterance of {corpus} has a reference TextGrid"
                          f"{' under ' + str(reference) if reference else ''}")
@@ -77,6 +80,10 @@ def _score(result: SystemResult, utt: Utterance, spans) -> None:
     on, off = word_errors(spans, utt.reference, utt.score_first_onset)
     result.onsets.setdefault(utt.set_name, []).append(on)
     result.offsets.setdefault(utt.set_name, []).append(off)
+    result.scored[utt.audio] = (on, off)
+
+
+SHARED, SHARED_INDEPENDENT = "shared", "shared-ind"
 
 
 @dataclass
@@ -84,6 +91,26 @@ class AccuracyReport:
     systems: dict[str, SystemResult]
     totals: dict[str, int]
     audio_s: float
+    label_origins: dict[Path, str] = field(default_factory=dict)
+
+    def _shared_rows(self) -> list[dict]:
+        """With a peer: every system on the same files (those all of them aligned), and on those of them whose
+        reference no system under test made itself (a reference made by pocketsphinx scores pocketsphinx
+        against its own output)."""
+        if len(self.systems) < 2:
+            return []
+        files = set.intersection(*(set(r.scored) for r in self.systems.values()))
+        independent = {f for f in files if self.label_origins.get(f, "") not in self.systems}
+        rows = []
+        for name, result in self.systems.items():
+            for set_name, chosen in ((SHARED, files), (SHARED_INDEPENDENT, independent)):
+                picked = [result.scored[f] for f in sorted(chosen)]
+                on = boundary_stats(np.concatenate([p[0] for p in picked] or [np.zeros(0)]))
+                off = boundary_stats(np.concatenate([p[1] for p in picked] or [np.zeros(0)]))
+                rows.append({"system": name, "set": set_name, "aligned": len(chosen), "total": len(chosen),
+                             "onset": on.as_dict(), "offset": off.as_dict(),
+                             "aas_ms": round((on.mae_s + off.mae_s) / 2 * 1000, 2), "wall_s": None})
+        return rows
 
     def rows(self) -> list[dict]:
         rows = []
@@ -99,7 +126,8 @@ class AccuracyReport:
                              "onset": on.as_dict(), "offset": off.as_dict(),
                              "aas_ms": round((on.mae_s + off.mae_s) / 2 * 1000, 2),
                              "wall_s": round(result.wall_s, 3) if set_name == "overall" else None})
-        return rows
+        shared = self._shared_rows()
+        return [r for name in self.systems for r in rows + shared if r["system"] == name]
 
     def as_dict(self) -> dict:
         return {"audio_s": round(self.audio_s, 2), "rows": self.rows()}
@@ -117,6 +145,9 @@ class AccuracyReport:
                          f"{off['within_50ms']:>8.1f}{(r['wall_s'] if r['wall_s'] is not None else float('nan')):>8.2f}")
         lines.append(f"MAE in ms, within-X in % of scored boundaries; audio {self.audio_s:.1f} s; "
                      "times are interval boundaries in seconds from the file start.")
+        if len(self.systems) > 1:
+            lines.append(f"{SHARED}: only the files every system aligned; {SHARED_INDEPENDENT}: of those, the ones "
+                         "whose reference none of these systems made itself.")
         return "\n".join(lines)
 
 
@@ -150,4 +181,5 @@ def run_accuracy(corpus: Path, reference: Path | None, model_name: str, peer: st
     totals: dict[str, int] = {}
     for utt in utterances:
         totals[utt.set_name] = totals.get(utt.set_name, 0) + 1
-    return AccuracyReport(systems, totals, sum(len(u.samples) / 16000 for u in utterances))
+    return AccuracyReport(systems, totals, sum(len(u.samples) / 16000 for u in utterances),
+                          {u.audio: u.label_origin for u in utterances})
