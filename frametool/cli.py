@@ -35,15 +35,19 @@ def _check_choice(name: str, value: str, choices) -> None:
 
 def build_align_config(corpus: str, out: str, transcripts: Optional[Path], format: str, model: str,
                        device: str, batch_size: int, jobs: int, overwrite: bool, decode: str,
-                       confidence_tier: bool) -> AlignConfig:
+                       confidence_tier: bool, workers: int = 1) -> AlignConfig:
     _check_choice("--format", format.lower(), OUTPUT_FORMATS)
     _check_choice("--device", device, DEVICES)
     _check_choice("--decode", decode, ("median", "mode"))
     if batch_size < 1 or jobs < 0:
         _fail_usage("--batch-size must be at least 1 and --jobs at least 0 (0 = all cores)")
+    if workers < 1:
+        _fail_usage("--workers must be at least 1")
+    if workers > 1 and device == "cuda":
+        _fail_usage("--workers above 1 runs on the CPU only: use --device cpu, or one worker on the GPU")
     return AlignConfig(corpus=corpus, out=out, transcripts=transcripts, format=format.lower(), model=model,
                        device=device, batch_size=batch_size, jobs=jobs, overwrite=overwrite,
-                       decode=decode, confidence_tier=confidence_tier)
+                       decode=decode, confidence_tier=confidence_tier, workers=workers)
 
 
 @app.command()
@@ -56,13 +60,14 @@ def align(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     batch_size: int = typer.Option(1, "--batch-size", help="Utterances per forward pass (1: fastest on CPU, outputs independent of batching)."),
     jobs: int = typer.Option(0, "--jobs", help="CPU threads for the model (0 = all cores)."),
+    workers: int = typer.Option(1, "--workers", help="Processes aligning files side by side on the CPU, sharing the --jobs threads (2 or more: faster on many files)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose output exists (default: skip them)."),
     decode: str = typer.Option("median", "--decode", help="median (posterior median, default) or mode (the paper's)."),
     confidence_tier: bool = typer.Option(False, "--confidence-tier", help="Add a per-word confidence tier to TextGrids."),
 ) -> None:
     """Align transcripts to audio: one `words` interval per transcript word."""
     config = build_align_config(corpus, out, transcripts, format, model, device, batch_size, jobs, overwrite,
-                                decode, confidence_tier)
+                                decode, confidence_tier, workers)
     raise typer.Exit(run_align(config))
 
 
@@ -72,7 +77,7 @@ def run_align(config: AlignConfig) -> int:
     from frametool.tasks.runner import align_corpus
     from frametool.tasks.corpus import discover
 
-    if config.jobs:
+    if config.jobs and config.workers == 1:
         torch.set_num_threads(config.jobs)
     try:
         if config.out != "-":

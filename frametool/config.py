@@ -19,6 +19,7 @@ class AlignConfig:
     device: str = "auto"
     batch_size: int = 1  # 1 is fastest on CPU (no padding) and makes outputs independent of batching
     jobs: int = 0  # CPU threads; 0 = torch's default (all cores)
+    workers: int = 1  # processes, each aligning whole files with jobs / workers threads (CPU only)
     overwrite: bool = False
     decode: str = "median"
     confidence_tier: bool = False

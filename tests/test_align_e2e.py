@@ -93,3 +93,35 @@ def test_bad_inputs_are_reported_and_the_rest_aligned(tmp_path):
     labels = [e.label for e in grid.getTier("words").entries]
     assert labels and labels[0].isupper() and all(not l.endswith((",", "!")) for l in labels)
     assert not list(out.glob("*.part")) and not list(out.glob(".*"))
+
+
+def test_workers_give_the_same_outputs_failures_and_resume(tmp_path):
+    """--workers 2: the same TextGrids as one process (up to float rounding), the same failures.tsv, the same
+    skipping of finished outputs, and JSON lines on stdout in corpus order."""
+    corpus = tmp_path / "mixed"
+    shutil.copytree(EXAMPLES, corpus)
+    expected = make_bad_corpus(corpus / "bad")
+    one, two = tmp_path / "one", tmp_path / "two"
+    first = runner.invoke(cli.app, ["align", str(corpus), "--out", str(one)])
+    second = runner.invoke(cli.app, ["align", str(corpus), "--out", str(two), "--workers", "2", "--jobs", "2"])
+    assert first.exit_code == second.exit_code == 1, second.output
+    grids = sorted(p.relative_to(one) for p in one.rglob("*.TextGrid"))
+    assert grids and grids == sorted(p.relative_to(two) for p in two.rglob("*.TextGrid"))
+    for rel in grids:
+        a = textgrid.openTextgrid(str(one / rel), includeEmptyIntervals=True).getTier("words").entries
+        b = textgrid.openTextgrid(str(two / rel), includeEmptyIntervals=True).getTier("words").entries
+        assert [e.label for e in a] == [e.label for e in b]
+        assert np.allclose([(e.start, e.end) for e in a], [(e.start, e.end) for e in b], atol=1e-4)
+
+    def failures(folder):
+        return sorted((Path(r["path"]).name, r["stage"], r["message"])
+                      for r in csv.DictReader(open(folder / "failures.tsv"), delimiter="\t"))
+
+    assert failures(one) == failures(two) and {f[0] for f in failures(two)} == set(expected)
+    again = runner.invoke(cli.app, ["align", str(corpus), "--out", str(two), "--workers", "2"])
+    assert "skipped %d" % len(grids) in again.output
+    lines = runner.invoke(cli.app, ["align", str(EXAMPLES), "--out", "-", "--workers", "2"])
+    assert lines.exit_code == 0
+    sources = [json.loads(line)["file"] for line in lines.stdout.splitlines() if line.startswith("{")]
+    single = runner.invoke(cli.app, ["align", str(EXAMPLES), "--out", "-"])
+    assert len(sources) == 11 and sources == [json.loads(line)["file"] for line in single.stdout.splitlines() if line.startswith("{")]

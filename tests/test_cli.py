@@ -28,11 +28,11 @@ def test_align_flags_reach_config(captured, tmp_path):
     result = runner.invoke(cli.app, [
         "align", "corpus_dir", "--out", "outdir", "--transcripts", str(tmp_path), "--format", "CSV",
         "--model", "mymodel", "--device", "cpu", "--batch-size", "3", "--jobs", "2", "--overwrite",
-        "--decode", "mode", "--confidence-tier"])
+        "--decode", "mode", "--confidence-tier", "--workers", "2"])
     assert result.exit_code == 0, result.output
     assert captured["config"] == AlignConfig(
         corpus="corpus_dir", out="outdir", transcripts=tmp_path, format="csv", model="mymodel", device="cpu",
-        batch_size=3, jobs=2, overwrite=True, decode="mode", confidence_tier=True)
+        batch_size=3, jobs=2, overwrite=True, decode="mode", confidence_tier=True, workers=2)
 
 
 def test_align_defaults(captured):
@@ -43,7 +43,8 @@ def test_align_defaults(captured):
 
 
 @pytest.mark.parametrize("args", [
-    ["--format", "xml"], ["--decode", "mean"], ["--device", "tpu"], ["--batch-size", "0"]])
+    ["--format", "xml"], ["--decode", "mean"], ["--device", "tpu"], ["--batch-size", "0"], ["--workers", "0"],
+    ["--workers", "2", "--device", "cuda"]])
 def test_bad_usage_exits_2(captured, args):
     result = runner.invoke(cli.app, ["align", "c", "--out", "o", *args])
     assert result.exit_code == 2

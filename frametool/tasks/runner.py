@@ -80,6 +80,12 @@ def _prepare(item: CorpusItem, config: AlignConfig, max_words: int, segmented: b
     return wave, tokens, False
 
 
+def _render(config: AlignConfig, annotation) -> str:
+    if config.out == "-":
+        return render_jsonl(annotation)
+    return WRITERS[config.format][1](annotation, confidence_tier=config.confidence_tier)
+
+
 def _write_failures(path: Path, failures: list[Failure]) -> None:
     clean = [f"{f.path}\t{f.stage}\t{f.message}".replace("\n", " ") for f in failures]
     write_atomic(path, "path\tstage\tmessage\n" + "".join(line + "\n" for line in clean))
@@ -92,6 +98,8 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
     from frametool.model import load_model
 
     items = discover(config.corpus, config.transcripts) if items is None else items
+    if config.workers > 1:
+        return _align_in_workers(config, items, progress, stdout)
     summary = RunSummary(total=len(items))
     to_stdout = config.out == "-"
     out = stdout or sys.stdout
@@ -121,11 +129,10 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
             summary.flagged_words += sum(1 for it in annotation.tiers[0].items if it.flags)
             try:
                 if to_stdout:
-                    out.write(render_jsonl(annotation))
+                    out.write(_render(config, annotation))
                     out.flush()
                 else:
-                    render = WRITERS[config.format][1]
-                    write_atomic(output_path(config, item), render(annotation, confidence_tier=config.confidence_tier))
+                    write_atomic(output_path(config, item), _render(config, annotation))
             except BrokenPipeError:
                 nonlocal stopped
                 stopped = True
@@ -181,7 +188,13 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
             flush()
     flush()
     summary.wall_s = time.time() - started
-    if not to_stdout:
+    _finish(config, summary)
+    return summary
+
+
+def _finish(config: AlignConfig, summary: RunSummary) -> None:
+    """failures.tsv: written when something failed, removed when an earlier run's failures are fixed."""
+    if config.out != "-":
         failures_path = Path(config.out) / FAILURES_FILE
         if summary.failures:
             try:
@@ -191,4 +204,113 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
                 summary.failures_path = None
         elif failures_path.exists():  # an earlier run's failures are fixed now
             failures_path.unlink()
+
+
+_WORKER_MODEL = None
+
+
+def _start_worker(model_name: str, threads: int) -> None:
+    import torch
+
+    from frametool.model import load_model
+
+    global _WORKER_MODEL
+    torch.set_num_threads(threads)
+    _WORKER_MODEL = load_model(model_name, "cpu")
+
+
+def _align_file(item: CorpusItem, config: AlignConfig):
+    """In a worker: one file, start to end. -> ("ok", rendered output, flagged words, duration_s) or
+    ("fail", path, stage, message), the same failures the single-process run records."""
+    model = _WORKER_MODEL
+    try:
+        wave, tokens, _ = _prepare(item, config, model.backbone.config.max_words, has_windows(model))
+    except InputError as exc:
+        return "fail", str(exc.path), exc.stage, exc.problem
+    except (FrametoolError, OSError) as exc:
+        return "fail", str(item.audio), "input", str(exc)
+    try:
+        times = align_recordings(model, [AlignRequest(wave.samples, tokens)], config.decode, 1)[0]
+    except Exception as exc:
+        return "fail", str(item.audio), "model", f"alignment failed ({type(exc).__name__}: {exc})"
+    annotation = to_annotation(str(item.audio), wave.duration_s, model.config.name, tokens, times)
+    try:
+        text = _render(config, annotation)
+    except Exception as exc:  # a writer bug must not sink the corpus
+        return "fail", str(item.audio), "write", f"output could not be rendered ({type(exc).__name__}: {exc})"
+    return "ok", text, sum(1 for it in annotation.tiers[0].items if it.flags), wave.duration_s
+
+
+def _align_in_workers(config: AlignConfig, items: list[CorpusItem], progress, stdout) -> RunSummary:
+    """`config.workers` processes align whole files (each with its share of the CPU threads); this process
+    skips finished outputs, writes every output in corpus order and keeps the failures, as a one-process
+    run does. Outputs are a one-process run's with batch size 1, up to float rounding (other thread counts)."""
+    import os
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_context
+
+    from frametool.errors import UsageError
+    from frametool.model import load_model
+
+    if config.device == "cuda":
+        raise UsageError("--workers above 1 runs on the CPU only: use --device cpu, or one worker on the GPU")
+    load_model(config.model, "cpu")  # a missing or broken model is reported once, here
+    summary = RunSummary(total=len(items))
+    to_stdout = config.out == "-"
+    out = stdout or sys.stdout
+    threads = max(1, (config.jobs or os.cpu_count() or 1) // config.workers)
+    started = time.time()
+    pending: deque = deque()
+
+    def collect(item, future) -> bool:
+        """Write one finished file; False when the reader of --out - went away."""
+        try:
+            result = future.result()
+        except BrokenProcessPool as exc:
+            result = ("fail", str(item.audio), "model", f"the worker process died ({exc})")
+        if progress:
+            progress(1)
+        if result[0] == "fail":
+            summary.failures.append(Failure(*result[1:]))
+            return True
+        _, text, flagged, duration_s = result
+        try:
+            if to_stdout:
+                out.write(text)
+                out.flush()
+            else:
+                write_atomic(output_path(config, item), text)
+        except BrokenPipeError:
+            return False
+        except OSError as exc:
+            summary.failures.append(Failure(str(output_path(config, item)), "write",
+                                            f"output cannot be written ({exc.strerror or exc})"))
+            return True
+        summary.done += 1
+        summary.flagged_words += flagged
+        summary.audio_s += duration_s
+        return True
+
+    with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn"), initializer=_start_worker,
+                             initargs=(config.model, threads)) as pool:
+        going = True
+        for item in items:
+            if not to_stdout and not config.overwrite and output_path(config, item).exists():
+                summary.skipped += 1
+                if progress:
+                    progress(1)
+                continue
+            pending.append((item, pool.submit(_align_file, item, config)))
+            while len(pending) > 4 * config.workers and going:  # bounded look-ahead, outputs in order
+                going = collect(*pending.popleft())
+            if not going:
+                break
+        while pending and going:
+            going = collect(*pending.popleft())
+        for _, future in pending:
+            future.cancel()
+    summary.wall_s = time.time() - started
+    _finish(config, summary)
     return summary
