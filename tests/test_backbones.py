@@ -102,3 +102,40 @@ def test_repeated_prompt_queries_see_the_audio_and_leave_frames_unchanged():
     run = lambda m, b: m(b.feats, b.feat_lens, b.ids, b.word_index, b.word_last, b.word_mask)  # noqa: E731
     assert torch.allclose(run(plain, a).frames, run(repeat, a).frames, atol=1e-5)  # causal: repeat comes after
     assert not torch.allclose(run(repeat, a).words, run(repeat, c).words)  # queries see the audio
+
+
+def test_position_jitter_shifts_audio_positions_in_training_only():
+    from frametool.backbones.tiny import sinusoids
+
+    torch.manual_seed(0)
+    jittered = TinyAudioLM(TinyConfig(d_model=32, n_heads=2, enc_layers=1, dec_layers=1, dropout=0.0,
+                                      position_jitter_s=0.5))
+    plain = TinyAudioLM(TinyConfig(d_model=32, n_heads=2, enc_layers=1, dec_layers=1, dropout=0.0))
+    plain.load_state_dict(jittered.state_dict())
+    batch = make_batch([tone_speech(1.0), tone_speech(1.0, seed=3)], [tokenize("a b"), tokenize("c d")])
+    args = (batch.feats, batch.feat_lens)
+    jittered.eval(), plain.eval()
+    assert torch.equal(jittered.encode_audio(*args)[0], plain.encode_audio(*args)[0])  # inference: no jitter
+    jittered.train()
+    seen = []
+    for seed in range(6):
+        torch.manual_seed(seed)
+        out = jittered.encode_audio(*args)[0]
+        # each utterance's states equal the plain encoder's with positions started at some frame 0..25
+        for b in range(2):
+            match = [k for k in range(26) if _encode_from(plain, batch, b, k, sinusoids).sub(out[b]).abs().max() < 1e-5]
+            assert len(match) == 1
+            seen.append(match[0])
+    assert len(set(seen)) > 3  # the start differs between utterances and steps
+
+
+def _encode_from(model, batch, b, k, sinusoids):
+    """The plain encoder on utterance b with its positions starting at frame k."""
+    import frametool.backbones.tiny as tiny_module
+
+    real = tiny_module.sinusoids
+    tiny_module.sinusoids = lambda length, dim, device=None: sinusoids(length + k, dim, device)[k:]
+    try:
+        return model.encode_audio(batch.feats[b:b + 1], batch.feat_lens[b:b + 1])[0][0]
+    finally:
+        tiny_module.sinusoids = real

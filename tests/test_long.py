@@ -142,7 +142,7 @@ def test_long_alignment_puts_each_segment_back_in_place(monkeypatch):
         return out
 
     monkeypatch.setattr(long_module, "encode_windows",
-                        lambda model, samples, config: (_fake_ctc(words, onsets, total_s), None))
+                        lambda model, samples, config: (_fake_ctc(words, onsets, total_s), None, False))
     monkeypatch.setattr(align_module, "align_batch", fake_batch)
     samples = (np.arange(int(total_s * RATE)) / RATE / 1000).astype(np.float64)
     model = type("M", (), {"backbone": type("B", (), {"config": type("C", (), {"ctc": True})(),
@@ -189,6 +189,57 @@ def test_a_recording_that_is_one_segment_is_encoded_once_with_the_same_result(mo
     monkeypatch.setattr(long_module, "segments", lambda *a: [(3,) + real_segments(*a)[0][1:]])
     cut = align_long(model, samples, tokens, config=LongConfig(**whole))
     assert len(cut.start_s) == len(tokens) and len(calls) == 5  # trimmed: encoded again, as its own audio
+
+
+def test_a_position_free_model_encodes_each_window_once_and_segments_take_their_states(monkeypatch):
+    """A model trained with position_jitter_s: 40 s in three 16 s windows are encoded three times in all, and
+    every segment's states are the windows' states on its frames."""
+    from frametool.model import FrameModel, ModelConfig
+    from frametool.tasks import align as align_module
+
+    torch.manual_seed(0)
+    model = FrameModel(ModelConfig(backbone_config=dict(d_model=32, n_heads=2, enc_layers=1, dec_layers=1,
+                                                        query_after_audio=True, ctc=True,
+                                                        position_jitter_s=16.0))).eval()
+    samples = (np.random.default_rng(2).standard_normal(40 * RATE + 77) * 0.1).astype(np.float32)
+    tokens = tokenize(" ".join(["alpha", "bravo", "charlie", "delta"] * 15))
+    config = LongConfig(min_segment_s=2.0, max_segment_s=6.0)
+    log_probs, states, single = long_module.encode_windows(model, samples, config)
+    assert states.shape == (len(log_probs), 32) and not single
+    seen = []
+    real_batch = align_module.align_batch
+
+    def spy(model, requests, decode="median", encoded=None, priors=None):
+        seen.append((requests, encoded))
+        return real_batch(model, requests, decode, encoded, priors)
+
+    monkeypatch.setattr(align_module, "align_batch", spy)
+    calls = []
+    encode = model.backbone.encode_audio
+    monkeypatch.setattr(model.backbone, "encode_audio", lambda *a: calls.append(1) or encode(*a))
+    times = align_long(model, samples, tokens, config=config, batch_size=3)
+    assert len(calls) == 3  # the windows only: no segment is encoded again
+    assert len(times.start_s) == len(tokens) and np.all(np.diff(times.start_s) >= 0)
+    pieces = long_module.segments(long_module.ctc_word_frames(log_probs, tokens, 0.02, config),
+                                  len(log_probs), 0.02, config)
+    assert sum(len(r) for r, _ in seen) == len(pieces) > 1
+    start_of = {(a, min(len(samples), b * 320) - a * 320): a for a, b, _, _ in pieces}
+    checked = 0
+    for requests, (enc, mask) in seen:
+        for r, e, m in zip(requests, enc, mask):
+            n = int(m.sum())
+            assert n == (len(r.samples) // 160 - 1) // 2 + 1  # the frames its own audio would give
+            a = [a for (a, length) in start_of if length == len(r.samples) and
+                 np.array_equal(samples[a * 320: a * 320 + length], r.samples)][0]
+            inside = min(n, len(states) - a)
+            assert torch.equal(e[:inside], states[a:a + inside]) and torch.all(e[n:] == 0)
+            checked += 1
+    assert checked == len(pieces)
+    plain = LongConfig(min_segment_s=2.0, max_segment_s=6.0, reuse_encoder=False)
+    batches = len(seen)
+    calls.clear()
+    align_long(model, samples, tokens, config=plain, batch_size=3)
+    assert len(calls) == 3 + batches  # without reuse each batch of segments is encoded again
 
 
 def test_model_without_ctc_head_is_refused():

@@ -35,6 +35,10 @@ class TinyConfig:
     # a CTC head over the audio encoder's states (characters of the spoken words, blank = <pad>): trained as
     # an auxiliary loss so the frames carry what was said; long recordings are split with it
     ctc: bool = False
+    # training only: each utterance's audio positions start at a random frame within this many seconds, so
+    # the model does not depend on where its audio starts; such a model's encoder states can be cut out of a
+    # longer window (long recordings then encode their audio once: tasks/long.py)
+    position_jitter_s: float = 0.0
 
     @property
     def frame_shift_s(self) -> float:
@@ -144,7 +148,13 @@ class TinyAudioLM(nn.Module):
         x = self.conv(feats.transpose(1, 2)).transpose(1, 2)  # (B, T, H)
         lens = self.num_frames(feat_lens)
         mask = torch.arange(x.shape[1], device=x.device)[None] < lens[:, None]
-        x = x + sinusoids(x.shape[1], x.shape[2], x.device)[None]
+        jitter = int(self.config.position_jitter_s / self.frame_shift_s) if self.training else 0
+        if jitter > 0:
+            start = torch.randint(0, jitter + 1, (x.shape[0],))
+            table = sinusoids(x.shape[1] + jitter, x.shape[2], x.device)
+            x = x + table[(start[:, None] + torch.arange(x.shape[1])[None]).to(x.device)]
+        else:
+            x = x + sinusoids(x.shape[1], x.shape[2], x.device)[None]
         x = run_stack(self.encoder, x, mask[:, None, None, :])
         return self.enc_norm(x), mask
 

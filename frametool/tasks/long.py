@@ -44,7 +44,9 @@ class LongConfig:
     max_segment_s: float = 20.0  # ...else at the widest pause before this long
     max_segment_words: int = 120
     pad_s: float = 1.0  # a segment reaches at most this far past its first and last words
-    reuse_encoder: bool = True  # a recording that is one window and one segment is encoded once
+    # the audio is encoded once where it can be: a recording that is one window and one segment always; every
+    # segment for a model trained with position_jitter_s (its states cut out of the CTC pass's windows)
+    reuse_encoder: bool = True
     # the CTC pass's word spans as a prior on the pointer head's boundaries: flat within `prior_halfwidth_s`
     # of the CTC time (less `prior_shift_*_s`: the CTC head says a word late), falling `prior_slope` nats
     # per second beyond; it keeps a boundary from jumping to another word's place (0 = no prior)
@@ -66,9 +68,8 @@ def ctc_log_probs(model, samples: np.ndarray, config: LongConfig = LongConfig())
 
 
 def encode_windows(model, samples: np.ndarray, config: LongConfig = LongConfig()):
-    """-> (CTC log-probabilities as ctc_log_probs, encoded): `encoded` is the audio encoder's output
-    (states (1, T, H), frame mask (1, T)) for samples[:T * hop] when the recording fits in one window,
-    so a pointer pass over exactly that audio need not encode it again; else None."""
+    """-> (CTC log-probabilities as ctc_log_probs, (T, H) audio encoder states on the same frames, whether
+    one window held the whole recording). Each window keeps its middle frames for both."""
     from frametool.audio.features import log_mel_batch
 
     backbone = model.backbone
@@ -79,23 +80,49 @@ def encode_windows(model, samples: np.ndarray, config: LongConfig = LongConfig()
     overlap = int(config.encoder_overlap_s * SAMPLE_RATE_HZ) // hop
     keep = max(1, window - 2 * overlap)
     out = np.zeros((total, backbone.config.vocab_size), dtype=np.float32)
-    encoded = None
+    states = torch.zeros(total, backbone.config.d_model, device=device)
+    single = False
     for k0 in range(0, total, keep):
         a = max(0, k0 - overlap)
         b = min(total, k0 + keep + overlap)
         piece = torch.from_numpy(np.asarray(samples[a * hop: b * hop], dtype=np.float32)).to(device)
         feats = log_mel_batch([piece])[0][None]
         with torch.inference_mode():
-            audio, mask = backbone.encode_audio(feats, torch.tensor([feats.shape[1]], device=device))
+            audio, _ = backbone.encode_audio(feats, torch.tensor([feats.shape[1]], device=device))
             lp = backbone.ctc_log_probs(audio)[0].float().cpu().numpy()
-        if a == 0 and b == total:
-            encoded = (audio, mask)
+        single = a == 0 and b == total
         end = min(total, k0 + keep)
         got = lp[k0 - a: k0 - a + (end - k0)]
         out[k0: k0 + len(got)] = got
+        states = states.to(audio.dtype)
+        states[k0: k0 + len(got)] = audio[0, k0 - a: k0 - a + len(got)]
         if len(got) < end - k0:  # the encoder's last frame may be short of the grid: repeat it
             out[k0 + len(got): end] = lp[-1]
-    return out, encoded
+            states[k0 + len(got): end] = audio[0, -1]
+    return out, states, single
+
+
+def reuses_windows(model, config: LongConfig = LongConfig()) -> bool:
+    """Whether segments take their encoder states from the CTC pass's windows: only for a model trained not
+    to depend on where its audio starts (position_jitter_s), since a segment rarely starts a window."""
+    return config.reuse_encoder and getattr(model.backbone.config, "position_jitter_s", 0.0) > 0
+
+
+def segment_states(model, states: torch.Tensor, starts: list[int], lengths: list[int]):
+    """Encoder states (T, H) of a whole recording, segments' first frames and their audio lengths in samples
+    -> (B, T', H) states and (B, T') frame mask, shaped as the audio encoder returns them for those segments'
+    audio (the frame count that audio gives; a frame past the recording's end repeats its last)."""
+    backbone = model.backbone
+    sub_hop = int(round(backbone.frame_shift_s * SAMPLE_RATE_HZ)) // backbone.config.subsample
+    counts = [int(backbone.num_frames(torch.tensor(n // sub_hop))) for n in lengths]
+    out = torch.zeros(len(starts), max(counts), states.shape[1], dtype=states.dtype, device=states.device)
+    mask = torch.zeros(len(starts), max(counts), dtype=torch.bool, device=states.device)
+    for i, (a, n) in enumerate(zip(starts, counts)):
+        got = states[a: a + n]
+        out[i, :len(got)] = got
+        out[i, len(got):n] = states[-1]
+        mask[i, :n] = True
+    return out, mask
 
 
 def _labels(tokens: list[Token]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -287,19 +314,22 @@ def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "m
         raise ValueError("a long recording needs a transcript with at least one word")
     shift = model.backbone.frame_shift_s
     hop = int(round(shift * SAMPLE_RATE_HZ))
-    log_probs, encoded = encode_windows(model, samples, config)
+    log_probs, states, single = encode_windows(model, samples, config)
     frames = ctc_word_frames(log_probs, tokens, shift, config)
     pieces = segments(frames, len(log_probs), shift, config)
     requests = [AlignRequest(samples[a * hop: min(len(samples), b * hop)], tokens[w0:w1]) for a, b, w0, w1 in pieces]
     priors = [ctc_prior(frames[w0:w1] - a, b - a, shift, config) for a, b, w0, w1 in pieces]
-    if encoded is not None and config.reuse_encoder and len(pieces) == 1 and pieces[0][:2] == (0, len(log_probs)):
+    reuse = reuses_windows(model, config)
+    if not reuse and single and config.reuse_encoder and len(pieces) == 1 and pieces[0][:2] == (0, len(log_probs)):
         # one segment that is the whole recording, which the CTC pass has encoded in one window already
-        return align_batch(model, requests, decode, encoded, priors)[0]
+        reuse = True
     order = sorted(range(len(pieces)), key=lambda i: len(requests[i].samples))
     results: list[WordTimes | None] = [None] * len(pieces)
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
-        for i, times in zip(idx, align_batch(model, [requests[i] for i in idx], decode,
+        encoded = segment_states(model, states, [pieces[i][0] for i in idx],
+                                 [len(requests[i].samples) for i in idx]) if reuse else None
+        for i, times in zip(idx, align_batch(model, [requests[i] for i in idx], decode, encoded,
                                              priors=[priors[i] for i in idx])):
             results[i] = times
     parts = []
