@@ -71,21 +71,10 @@ def test_recipe_table_is_checked(tmp_path):
 
 
 def test_training_applies_the_recipe_augmentation(tmp_path, monkeypatch):
-    import json
-
-    import numpy as np
-    import soundfile as sf
-
     from frametool.training import train as train_module
+    from tests.conftest import noise_manifest
 
-    rows = []
-    for k in range(2):
-        path = tmp_path / f"u{k}.wav"
-        sf.write(path, (np.random.default_rng(k).standard_normal(32000) * 0.1).astype(np.float32), 16000)
-        rows.append({"audio": path.name, "transcript": "alpha bravo", "duration_s": 2.0,
-                     "words": [{"label": "alpha", "start_s": 0.2, "end_s": 0.8},
-                               {"label": "bravo", "start_s": 1.0, "end_s": 1.6}]})
-    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    noise_manifest(tmp_path, 2)
     recipe = tmp_path / "r.toml"
     recipe.write_text(f'[train]\ntrain_manifest = "{tmp_path / "manifest.jsonl"}"\n'
                       f'dev_manifest = "{tmp_path / "manifest.jsonl"}"\nout_dir = "{tmp_path / "run"}"\n'

@@ -1,14 +1,13 @@
 """The auxiliary CTC loss: its labels, its value, and a short training run that uses it."""
-import json
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from frametool.model import FrameModel, ModelConfig, make_batch
 from frametool.text.normalize import tokenize
 from frametool.text.tokenizer import VOCAB
+from tests.conftest import noise_manifest
 
 RATE = 16000
 
@@ -43,14 +42,7 @@ def test_training_with_the_ctc_loss_runs_and_saves_the_head(tmp_path):
     from frametool.model import load_model
     from frametool.training.train import load_recipe, train
 
-    rows = []
-    for k in range(4):
-        path = tmp_path / f"u{k}.wav"
-        sf.write(path, (np.random.default_rng(k).standard_normal(2 * RATE) * 0.1).astype(np.float32), RATE)
-        rows.append({"audio": path.name, "transcript": "alpha bravo", "duration_s": 2.0,
-                     "words": [{"label": "alpha", "start_s": 0.2, "end_s": 0.8},
-                               {"label": "bravo", "start_s": 1.0, "end_s": 1.6}]})
-    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    noise_manifest(tmp_path, 4)
     recipe = tmp_path / "r.toml"
     recipe.write_text(f'[train]\ntrain_manifest = "{tmp_path / "manifest.jsonl"}"\n'
                       f'dev_manifest = "{tmp_path / "manifest.jsonl"}"\nout_dir = "{tmp_path / "run"}"\n'
