@@ -80,8 +80,7 @@ def encode_windows(model, samples: np.ndarray, config: LongConfig = LongConfig()
     overlap = int(config.encoder_overlap_s * SAMPLE_RATE_HZ) // hop
     keep = max(1, window - 2 * overlap)
     out = np.zeros((total, backbone.config.vocab_size), dtype=np.float32)
-    states = torch.zeros(total, backbone.config.d_model, device=device)
-    single = False
+    states = torch.zeros(total, backbone.config.d_model, device=device, dtype=next(model.parameters()).dtype)
     for k0 in range(0, total, keep):
         a = max(0, k0 - overlap)
         b = min(total, k0 + keep + overlap)
@@ -90,16 +89,14 @@ def encode_windows(model, samples: np.ndarray, config: LongConfig = LongConfig()
         with torch.inference_mode():
             audio, _ = backbone.encode_audio(feats, torch.tensor([feats.shape[1]], device=device))
             lp = backbone.ctc_log_probs(audio)[0].float().cpu().numpy()
-        single = a == 0 and b == total
         end = min(total, k0 + keep)
         got = lp[k0 - a: k0 - a + (end - k0)]
         out[k0: k0 + len(got)] = got
-        states = states.to(audio.dtype)
         states[k0: k0 + len(got)] = audio[0, k0 - a: k0 - a + len(got)]
         if len(got) < end - k0:  # the encoder's last frame may be short of the grid: repeat it
             out[k0 + len(got): end] = lp[-1]
             states[k0 + len(got): end] = audio[0, -1]
-    return out, states, single
+    return out, states, total <= keep  # one window held it all
 
 
 def reuses_windows(model, config: LongConfig = LongConfig()) -> bool:
@@ -319,10 +316,10 @@ def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "m
     pieces = segments(frames, len(log_probs), shift, config)
     requests = [AlignRequest(samples[a * hop: min(len(samples), b * hop)], tokens[w0:w1]) for a, b, w0, w1 in pieces]
     priors = [ctc_prior(frames[w0:w1] - a, b - a, shift, config) for a, b, w0, w1 in pieces]
-    reuse = reuses_windows(model, config)
-    if not reuse and single and config.reuse_encoder and len(pieces) == 1 and pieces[0][:2] == (0, len(log_probs)):
-        # one segment that is the whole recording, which the CTC pass has encoded in one window already
-        reuse = True
+    # every segment's states come from the windows for a position-free model; for others only when the one
+    # segment is the whole recording, which the CTC pass encoded in one window
+    reuse = reuses_windows(model, config) or (config.reuse_encoder and single and len(pieces) == 1
+                                              and pieces[0][:2] == (0, len(log_probs)))
     order = sorted(range(len(pieces)), key=lambda i: len(requests[i].samples))
     results: list[WordTimes | None] = [None] * len(pieces)
     for s in range(0, len(order), batch_size):

@@ -80,10 +80,53 @@ def _prepare(item: CorpusItem, config: AlignConfig, max_words: int, segmented: b
     return wave, tokens, False
 
 
-def _render(config: AlignConfig, annotation) -> str:
-    if config.out == "-":
-        return render_jsonl(annotation)
-    return WRITERS[config.format][1](annotation, confidence_tier=config.confidence_tier)
+def _prepared(item: CorpusItem, config: AlignConfig, max_words: int, segmented: bool):
+    """`_prepare`, or the Failure that says why the file cannot be aligned."""
+    try:
+        return _prepare(item, config, max_words, segmented)
+    except InputError as exc:
+        return Failure(str(exc.path), exc.stage, exc.problem)
+    except (FrametoolError, OSError) as exc:
+        return Failure(str(item.audio), "input", str(exc))
+
+
+def _output_exists(config: AlignConfig, item: CorpusItem) -> bool:
+    """A finished output this run skips (never with --out - or --overwrite)."""
+    return config.out != "-" and not config.overwrite and output_path(config, item).exists()
+
+
+def _rendered(config: AlignConfig, item: CorpusItem, annotation):
+    """The file's output text, or the Failure of a writer bug (which must not sink the corpus)."""
+    try:
+        if config.out == "-":
+            return render_jsonl(annotation)
+        return WRITERS[config.format][1](annotation, confidence_tier=config.confidence_tier)
+    except Exception as exc:
+        return Failure(str(item.audio), "write", f"output could not be rendered ({type(exc).__name__}: {exc})")
+
+
+def _deliver(config: AlignConfig, item: CorpusItem, text: str, duration_s: float, out, summary) -> bool:
+    """Write one file's output (atomically, or to `out` for --out -) and count it; a write error is recorded
+    as a failure. -> False when the reader of --out - went away."""
+    try:
+        if config.out == "-":
+            out.write(text)
+            out.flush()
+        else:
+            write_atomic(output_path(config, item), text)
+    except BrokenPipeError:
+        return False
+    except OSError as exc:
+        summary.failures.append(Failure(str(output_path(config, item)), "write",
+                                        f"output cannot be written ({exc.strerror or exc})"))
+        return True
+    summary.done += 1
+    summary.audio_s += duration_s
+    return True
+
+
+def _flagged(annotation) -> int:
+    return sum(1 for it in annotation.tiers[0].items if it.flags)
 
 
 def _write_failures(path: Path, failures: list[Failure]) -> None:
@@ -101,7 +144,6 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
     if config.workers > 1:
         return _align_in_workers(config, items, progress, stdout)
     summary = RunSummary(total=len(items))
-    to_stdout = config.out == "-"
     out = stdout or sys.stdout
     model = model or load_model(config.model, config.device)
     model_name = model.config.name
@@ -126,25 +168,14 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
             return
         for (item, wave, tokens, _), times in zip(chunk, results):
             annotation = to_annotation(str(item.audio), wave.duration_s, model_name, tokens, times)
-            summary.flagged_words += sum(1 for it in annotation.tiers[0].items if it.flags)
-            try:
-                if to_stdout:
-                    out.write(_render(config, annotation))
-                    out.flush()
-                else:
-                    write_atomic(output_path(config, item), _render(config, annotation))
-            except BrokenPipeError:
+            summary.flagged_words += _flagged(annotation)
+            text = _rendered(config, item, annotation)
+            if isinstance(text, Failure):
+                summary.failures.append(text)
+            elif not _deliver(config, item, text, wave.duration_s, out, summary):
                 nonlocal stopped
                 stopped = True
                 return
-            except OSError as exc:
-                fail(output_path(config, item), "write", f"output cannot be written ({exc.strerror or exc})")
-                continue
-            except Exception as exc:  # a writer bug must not sink the corpus
-                fail(item.audio, "write", f"output could not be rendered ({type(exc).__name__}: {exc})")
-                continue
-            summary.done += 1
-            summary.audio_s += wave.duration_s
 
     def flush():
         # similar lengths share a forward pass, so little of it is spent on padding
@@ -161,23 +192,18 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
     for item in items:
         if stopped:
             break
-        if not to_stdout and not config.overwrite and output_path(config, item).exists():
+        if _output_exists(config, item):
             summary.skipped += 1
             if progress:
                 progress(1)
             continue
-        try:
-            wave, tokens, segmented = _prepare(item, config, max_words, has_windows(model))
-        except InputError as exc:
-            fail(exc.path, exc.stage, exc.problem)
+        prepared = _prepared(item, config, max_words, has_windows(model))
+        if isinstance(prepared, Failure):
+            summary.failures.append(prepared)
             if progress:
                 progress(1)
             continue
-        except (FrametoolError, OSError) as exc:
-            fail(item.audio, "input", str(exc))
-            if progress:
-                progress(1)
-            continue
+        wave, tokens, segmented = prepared
         if segmented:  # split in segments, on its own
             align_chunk([(item, wave, tokens, True)])
             if progress:
@@ -220,25 +246,20 @@ def _start_worker(model_name: str, threads: int) -> None:
 
 
 def _align_file(item: CorpusItem, config: AlignConfig):
-    """In a worker: one file, start to end. -> ("ok", rendered output, flagged words, duration_s) or
-    ("fail", path, stage, message), the same failures the single-process run records."""
+    """In a worker: one file, start to end. -> (output text, flagged words, duration_s), or the Failure a
+    one-process run would record for it."""
     model = _WORKER_MODEL
-    try:
-        wave, tokens, _ = _prepare(item, config, model.backbone.config.max_words, has_windows(model))
-    except InputError as exc:
-        return "fail", str(exc.path), exc.stage, exc.problem
-    except (FrametoolError, OSError) as exc:
-        return "fail", str(item.audio), "input", str(exc)
+    prepared = _prepared(item, config, model.backbone.config.max_words, has_windows(model))
+    if isinstance(prepared, Failure):
+        return prepared
+    wave, tokens, _ = prepared
     try:
         times = align_recordings(model, [AlignRequest(wave.samples, tokens)], config.decode, 1)[0]
     except Exception as exc:
-        return "fail", str(item.audio), "model", f"alignment failed ({type(exc).__name__}: {exc})"
+        return Failure(str(item.audio), "model", f"alignment failed ({type(exc).__name__}: {exc})")
     annotation = to_annotation(str(item.audio), wave.duration_s, model.config.name, tokens, times)
-    try:
-        text = _render(config, annotation)
-    except Exception as exc:  # a writer bug must not sink the corpus
-        return "fail", str(item.audio), "write", f"output could not be rendered ({type(exc).__name__}: {exc})"
-    return "ok", text, sum(1 for it in annotation.tiers[0].items if it.flags), wave.duration_s
+    text = _rendered(config, item, annotation)
+    return text if isinstance(text, Failure) else (text, _flagged(annotation), wave.duration_s)
 
 
 def _align_in_workers(config: AlignConfig, items: list[CorpusItem], progress, stdout) -> RunSummary:
@@ -258,7 +279,6 @@ def _align_in_workers(config: AlignConfig, items: list[CorpusItem], progress, st
         raise UsageError("--workers above 1 runs on the CPU only: use --device cpu, or one worker on the GPU")
     load_model(config.model, "cpu")  # a missing or broken model is reported once, here
     summary = RunSummary(total=len(items))
-    to_stdout = config.out == "-"
     out = stdout or sys.stdout
     threads = max(1, (config.jobs or os.cpu_count() or 1) // config.workers)
     started = time.time()
@@ -269,35 +289,21 @@ def _align_in_workers(config: AlignConfig, items: list[CorpusItem], progress, st
         try:
             result = future.result()
         except BrokenProcessPool as exc:
-            result = ("fail", str(item.audio), "model", f"the worker process died ({exc})")
+            result = Failure(str(item.audio), "model", f"the worker process died ({exc})")
         if progress:
             progress(1)
-        if result[0] == "fail":
-            summary.failures.append(Failure(*result[1:]))
+        if isinstance(result, Failure):
+            summary.failures.append(result)
             return True
-        _, text, flagged, duration_s = result
-        try:
-            if to_stdout:
-                out.write(text)
-                out.flush()
-            else:
-                write_atomic(output_path(config, item), text)
-        except BrokenPipeError:
-            return False
-        except OSError as exc:
-            summary.failures.append(Failure(str(output_path(config, item)), "write",
-                                            f"output cannot be written ({exc.strerror or exc})"))
-            return True
-        summary.done += 1
+        text, flagged, duration_s = result
         summary.flagged_words += flagged
-        summary.audio_s += duration_s
-        return True
+        return _deliver(config, item, text, duration_s, out, summary)
 
     with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn"), initializer=_start_worker,
                              initargs=(config.model, threads)) as pool:
         going = True
         for item in items:
-            if not to_stdout and not config.overwrite and output_path(config, item).exists():
+            if _output_exists(config, item):
                 summary.skipped += 1
                 if progress:
                     progress(1)

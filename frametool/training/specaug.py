@@ -35,7 +35,6 @@ def augment_features(feats: torch.Tensor, feat_lens: torch.Tensor, config: Featu
     if not config.active:
         return feats
     B, Tm, M = feats.shape
-    out = feats.clone()
     valid = (torch.arange(Tm, device=feats.device)[None] < feat_lens[:, None]).to(feats.dtype)[..., None]  # (B, Tm, 1)
     chosen = torch.rand(B, generator=generator) < config.p
     gain = torch.zeros(B, M)
@@ -50,12 +49,11 @@ def augment_features(feats: torch.Tensor, feat_lens: torch.Tensor, config: Featu
         gain = curve * config.tilt * torch.rand(B, 1, generator=generator)
     keep = torch.ones(B, M)
     if config.freq_masks > 0 and config.freq_mask_bins > 0:
+        bins = torch.arange(M)[None]
         for _ in range(config.freq_masks):
             width = torch.randint(0, config.freq_mask_bins + 1, (B,), generator=generator)
             start = (torch.rand(B, generator=generator) * (M - width + 1).float()).long()
-            bins = torch.arange(M)[None]
             keep = keep * ~((bins >= start[:, None]) & (bins < (start + width)[:, None]))
     gain = torch.where(chosen[:, None], gain, torch.zeros_like(gain)).to(feats.device, feats.dtype)
     keep = torch.where(chosen[:, None], keep, torch.ones_like(keep)).to(feats.device, feats.dtype)
-    out = (out + gain[:, None, :] * valid) * keep[:, None, :]
-    return out
+    return (feats + gain[:, None, :] * valid) * keep[:, None, :]
