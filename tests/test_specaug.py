@@ -94,3 +94,41 @@ def test_training_applies_the_recipe_augmentation(tmp_path, monkeypatch):
     train_module.train(train_module.load_recipe(recipe), log=lines.append)
     assert any(line.startswith("feature augmentation") for line in lines)
     assert changed and all(changed)
+
+
+def test_vocal_tract_warp_moves_a_formant_by_the_factor():
+    from frametool.training.specaug import warp_mel
+
+    feats = torch.zeros(2, 4, 80)
+    feats[:, :, 30] = 1.0  # a spectral peak at bin 30 in every frame
+    out = warp_mel(feats, torch.tensor([1.0, 1.2]))
+    assert torch.allclose(out[0], feats[0])  # factor 1: unchanged
+    peak = (out[1, 0] * torch.arange(80.0)).sum() / out[1, 0].sum()
+    assert abs(float(peak) - (30.5 * 1.2 - 0.5)) < 0.6  # bin centres scale by the factor
+
+
+def test_time_smearing_softens_a_step_and_keeps_padding():
+    from frametool.training.specaug import smear
+
+    feats = torch.zeros(2, 20, 3)
+    feats[:, 10:15] = 1.0
+    feats[1, 15:] = 0.0
+    valid = torch.ones(2, 20, 1)
+    valid[1, 15:] = 0.0
+    feats[1, 15:] = 0.0
+    out = smear(feats, torch.tensor([0, 2]), valid)
+    assert torch.equal(out[0], feats[0])  # half-width 0: unchanged
+    assert 0 < float(out[1, 9, 0]) < 1 and 0 < float(out[1, 11, 0]) < 1  # the step is spread out
+    assert torch.all(out[1, 15:] == 0)  # padding stays zero
+    constant = smear(torch.ones(1, 20, 3), torch.tensor([3]), torch.ones(1, 20, 1))
+    assert torch.allclose(constant, torch.ones(1, 20, 3))  # edges renormalised: no darkening
+
+
+def test_warp_and_blur_only_on_chosen_utterances():
+    feats, lens = _batch()
+    out = augment_features(feats, lens, FeatureAugment(p=0.0001, warp=0.2, blur=3), torch.Generator().manual_seed(5))
+    assert torch.allclose(out, feats)
+    out = augment_features(feats, lens, FeatureAugment(p=1.0, warp=0.2, blur=3), torch.Generator().manual_seed(5))
+    assert not torch.allclose(out, feats)
+    for b, n in enumerate(lens):
+        assert torch.all(out[b, n:] == 0)
