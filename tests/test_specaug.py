@@ -112,10 +112,9 @@ def test_time_smearing_softens_a_step_and_keeps_padding():
 
     feats = torch.zeros(2, 20, 3)
     feats[:, 10:15] = 1.0
-    feats[1, 15:] = 0.0
     valid = torch.ones(2, 20, 1)
     valid[1, 15:] = 0.0
-    feats[1, 15:] = 0.0
+    feats[1, 15:] = 0.0  # utterance 1 ends at frame 15
     out = smear(feats, torch.tensor([0, 2]), valid)
     assert torch.equal(out[0], feats[0])  # half-width 0: unchanged
     assert 0 < float(out[1, 9, 0]) < 1 and 0 < float(out[1, 11, 0]) < 1  # the step is spread out
