@@ -202,27 +202,30 @@ def train(
 
 @app.command("import")
 def import_corpus(
-    corpus: Path = typer.Argument(..., help="Word-aligned corpus you own: audio + TextGrids, or LibriSpeech with *.alignment.txt."),
+    corpus: Path = typer.Argument(..., help="Corpus you own: audio + TextGrids, LibriSpeech with *.alignment.txt, or audio + transcripts (pocketsphinx)."),
     out: Path = typer.Option(..., "--out", help="Folder for manifest.jsonl (and train.jsonl/dev.jsonl, failures.tsv)."),
-    layout: str = typer.Option("textgrid", "--format", help="textgrid (MFA-style: a TextGrid per audio file) or librispeech."),
+    layout: str = typer.Option("textgrid", "--format", help="textgrid (MFA-style: a TextGrid per audio file), librispeech, or pocketsphinx (transcripts only: words timed by pocketsphinx, silver)."),
     tier: str = typer.Option("words", "--tier", help="TextGrid interval tier with the words."),
     alignments: Optional[Path] = typer.Option(None, "--alignments", help="TextGrids kept apart from the audio (mirrored paths)."),
     dev_speakers: int = typer.Option(0, "--dev-speakers", help="Hold out this many speakers as dev.jsonl (train.jsonl gets the rest)."),
     seed: int = typer.Option(0, help="Seed for choosing the dev speakers."),
 ) -> None:
     """Make a training manifest from a word-aligned corpus, for `frametool train` (real voices)."""
-    _check_choice("--format", layout, ("textgrid", "librispeech"))
+    _check_choice("--format", layout, ("textgrid", "librispeech", "pocketsphinx"))
     if dev_speakers < 0:
         _fail_usage("--dev-speakers must be 0 or more")
     if not corpus.is_dir():
         _fail_usage(f"corpus {corpus} is not a folder")
     if alignments is not None and not alignments.is_dir():
         _fail_usage(f"--alignments {alignments} is not a folder")
-    from frametool.training.importers import import_librispeech, import_textgrid_corpus, write_import
+    from frametool.training.importers import (import_librispeech, import_textgrid_corpus, import_untimed_corpus,
+                                              write_import)
 
     try:
         if layout == "textgrid":
             report = import_textgrid_corpus(corpus, out, tier, alignments)
+        elif layout == "pocketsphinx":
+            report = import_untimed_corpus(corpus, out)
         else:
             report = import_librispeech(corpus, out)
         if not report.rows:

@@ -1,4 +1,9 @@
-"""Log-mel features with torch.stft and a Slaney mel filterbank."""
+"""Log-mel features with torch.stft and a Slaney mel filterbank.
+
+Two normalisations: `utterance` (frametool's own encoder: zero mean, unit variance per utterance) and
+`whisper` (what Whisper encoders were trained on: log10 power floored 8 below the utterance's maximum,
+then (x + 4) / 4).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +19,7 @@ class FeatureConfig:
     n_fft: int = 400
     hop_length: int = 160  # 10 ms
     n_mels: int = 80
+    norm: str = "utterance"  # utterance | whisper
 
     @property
     def hop_s(self) -> float:
@@ -58,9 +64,18 @@ def log_mel(samples: torch.Tensor, config: FeatureConfig = FeatureConfig()) -> t
     power = spec.abs() ** 2  # (B, F, T+1)
     mel = torch.matmul(power.transpose(1, 2), _filterbank(config).to(samples.device))
     logmel = torch.log10(mel.clamp_min(1e-10))[:, : samples.shape[1] // config.hop_length]
-    mean = logmel.mean(dim=(1, 2), keepdim=True)
-    std = logmel.std(dim=(1, 2), keepdim=True).clamp_min(1e-3)
-    return (logmel - mean) / std
+    return torch.stack([_normalised(x, config) for x in logmel]) if len(logmel) else logmel
+
+
+def _normalised(logmel: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """(T, M) log10 mel power of one utterance -> the features its encoder expects."""
+    if config.norm == "whisper":
+        if not logmel.numel():
+            return logmel
+        return (torch.maximum(logmel, logmel.max() - 8.0) + 4.0) / 4.0
+    if config.norm != "utterance":
+        raise ValueError(f"unknown feature normalisation {config.norm!r}")
+    return (logmel - logmel.mean()) / logmel.std().clamp_min(1e-3)
 
 
 def log_mel_batch(waveforms: list[torch.Tensor], config: FeatureConfig = FeatureConfig()) -> list[torch.Tensor]:
@@ -79,6 +94,5 @@ def log_mel_batch(waveforms: list[torch.Tensor], config: FeatureConfig = Feature
     logmel = torch.log10(mel.clamp_min(1e-10))
     out = []
     for b, w in enumerate(waveforms):
-        x = logmel[b, : w.shape[0] // config.hop_length]
-        out.append((x - x.mean()) / x.std().clamp_min(1e-3))
+        out.append(_normalised(logmel[b, : w.shape[0] // config.hop_length], config))
     return out

@@ -39,10 +39,21 @@ class TinyConfig:
     # the model does not depend on where its audio starts; such a model's encoder states can be cut out of a
     # longer window (long recordings then encode their audio once: tasks/long.py)
     position_jitter_s: float = 0.0
+    # the audio encoder: "tiny" (frametool's own, d_model wide) or "whisper" (a Whisper encoder of
+    # `whisper` shape, {dim, heads, layers}, started from real-speech weights, projected to d_model)
+    audio_encoder: str = "tiny"
+    whisper: dict | None = None
 
     @property
     def frame_shift_s(self) -> float:
         return self.feature_hop_s * self.subsample
+
+    @property
+    def features(self):
+        """The log-mel features this backbone reads."""
+        from frametool.audio.features import FeatureConfig
+
+        return FeatureConfig(n_mels=self.n_mels, norm="whisper" if self.audio_encoder == "whisper" else "utterance")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,11 +131,21 @@ class TinyAudioLM(nn.Module):
         super().__init__()
         self.config = config
         d = config.d_model
-        self.conv = nn.Sequential(
-            nn.Conv1d(config.n_mels, d, 3, padding=1), nn.GELU(),
-            nn.Conv1d(d, d, 3, stride=config.subsample, padding=1), nn.GELU())
-        self.encoder = _stack(config, config.enc_layers)
-        self.enc_norm = nn.LayerNorm(d)
+        if config.audio_encoder == "whisper":
+            from frametool.backbones.whisper import WhisperEncoder, WhisperShape
+
+            if config.subsample != 2:
+                raise ValueError("a Whisper audio encoder has 20 ms frames (subsample 2)")
+            self.whisper = WhisperEncoder(WhisperShape(**(config.whisper or {}), n_mels=config.n_mels))
+            self.audio_proj = nn.Linear(self.whisper.shape.dim, d)
+        elif config.audio_encoder == "tiny":
+            self.conv = nn.Sequential(
+                nn.Conv1d(config.n_mels, d, 3, padding=1), nn.GELU(),
+                nn.Conv1d(d, d, 3, stride=config.subsample, padding=1), nn.GELU())
+            self.encoder = _stack(config, config.enc_layers)
+            self.enc_norm = nn.LayerNorm(d)
+        else:
+            raise ValueError(f"unknown audio encoder {config.audio_encoder!r} (tiny or whisper)")
         self.token_emb = nn.Embedding(config.vocab_size, d, padding_idx=PAD)
         self.word_emb = nn.Embedding(config.max_words + 1, d)  # last row: "no word"
         self.type_emb = nn.Embedding(2, d)  # 0 text, 1 audio
@@ -145,10 +166,16 @@ class TinyAudioLM(nn.Module):
 
     def encode_audio(self, feats: torch.Tensor, feat_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, Tm, M) log-mel -> (B, T, H) audio states and (B, T) validity mask."""
-        x = self.conv(feats.transpose(1, 2)).transpose(1, 2)  # (B, T, H)
         lens = self.num_frames(feat_lens)
-        mask = torch.arange(x.shape[1], device=x.device)[None] < lens[:, None]
         jitter = int(self.config.position_jitter_s / self.frame_shift_s) if self.training else 0
+        if self.config.audio_encoder == "whisper":
+            T = int(self.num_frames(torch.tensor(feats.shape[1])))
+            mask = torch.arange(T, device=feats.device)[None] < lens[:, None]
+            room = self.whisper.shape.positions - T
+            start = torch.randint(0, max(0, min(jitter, room)) + 1, (feats.shape[0],)) if jitter > 0 else None
+            return self.audio_proj(self.whisper(feats, mask, start)), mask
+        x = self.conv(feats.transpose(1, 2)).transpose(1, 2)  # (B, T, H)
+        mask = torch.arange(x.shape[1], device=x.device)[None] < lens[:, None]
         if jitter > 0:
             start = torch.randint(0, jitter + 1, (x.shape[0],))
             table = sinusoids(x.shape[1] + jitter, x.shape[2], x.device)

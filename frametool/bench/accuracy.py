@@ -3,6 +3,9 @@
 References are Praat TextGrids with a `words` tier (silences empty), found mirrored under --reference
 or next to the audio. A `manifest.jsonl` in the corpus may give each utterance's `set` and
 `score_first_onset`. Wall time counts the aligners' work only (features, model, decoding), not file I/O.
+Where a system gives credible intervals (frametool's 90 % intervals), `on CI` is the share of scored reference
+onsets inside the onset's interval widened by CI_MARGIN_S each side (references sit on a 10 ms grid): a
+calibrated 90 % interval holds about 90 %.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ class SystemResult:
     aligned: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
     scored: dict[Path, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # per audio file
+    covered: dict[str, list[np.ndarray]] = field(default_factory=dict)  # onsets inside their credible interval
 
 
 def read_reference(path: Path) -> list[tuple[str, float, float]]:
@@ -73,10 +77,12 @@ def load_utterances(corpus: Path, reference: Path | None) -> list[Utterance]:
     return utterances
 
 
-def _score(result: SystemResult, utt: Utterance, spans) -> None:
+def _score(result: SystemResult, utt: Utterance, spans, start_ci_s: np.ndarray | None = None) -> None:
     result.aligned[utt.set_name] = result.aligned.get(utt.set_name, 0) + (spans is not None)
     if spans is None or len(spans) != len(utt.reference):
         return
+    if start_ci_s is not None:
+        result.covered.setdefault(utt.set_name, []).append(onset_coverage(start_ci_s, utt))
     on, off = word_errors(spans, utt.reference, utt.score_first_onset)
     result.onsets.setdefault(utt.set_name, []).append(on)
     result.offsets.setdefault(utt.set_name, []).append(off)
@@ -84,6 +90,20 @@ def _score(result: SystemResult, utt: Utterance, spans) -> None:
 
 
 SHARED, SHARED_INDEPENDENT = "shared", "shared-ind"
+CI_MARGIN_S = 0.010
+
+
+def onset_coverage(start_ci_s: np.ndarray, utt: Utterance) -> np.ndarray:
+    """(W, 2) onset intervals -> per scored reference onset, whether it lies inside (widened by CI_MARGIN_S)."""
+    ref = np.asarray([a for a, _ in utt.reference], dtype=np.float64)
+    ci = np.asarray(start_ci_s, dtype=np.float64).reshape(-1, 2)
+    inside = (ref >= ci[:, 0] - CI_MARGIN_S - 1e-9) & (ref <= ci[:, 1] + CI_MARGIN_S + 1e-9)
+    return inside if utt.score_first_onset else inside[1:]
+
+
+def _coverage(parts: list[np.ndarray]) -> float | None:
+    joined = np.concatenate(parts) if parts else np.zeros(0)
+    return round(100 * float(joined.mean()), 2) if joined.size else None
 
 
 @dataclass
@@ -109,7 +129,8 @@ class AccuracyReport:
                 off = boundary_stats(np.concatenate([p[1] for p in picked] or [np.zeros(0)]))
                 rows.append({"system": name, "set": set_name, "aligned": len(chosen), "total": len(chosen),
                              "onset": on.as_dict(), "offset": off.as_dict(),
-                             "aas_ms": round((on.mae_s + off.mae_s) / 2 * 1000, 2), "wall_s": None})
+                             "aas_ms": round((on.mae_s + off.mae_s) / 2 * 1000, 2), "wall_s": None,
+                             "onset_ci_coverage": None})
         return rows
 
     def rows(self) -> list[dict]:
@@ -125,7 +146,8 @@ class AccuracyReport:
                 rows.append({"system": name, "set": set_name, "aligned": aligned, "total": total,
                              "onset": on.as_dict(), "offset": off.as_dict(),
                              "aas_ms": round((on.mae_s + off.mae_s) / 2 * 1000, 2),
-                             "wall_s": round(result.wall_s, 3) if set_name == "overall" else None})
+                             "wall_s": round(result.wall_s, 3) if set_name == "overall" else None,
+                             "onset_ci_coverage": _coverage(pick(result.covered))})
         shared = self._shared_rows()
         return [r for name in self.systems for r in rows + shared if r["system"] == name]
 
@@ -134,7 +156,7 @@ class AccuracyReport:
 
     def table(self) -> str:
         head = (f"{'system':<13}{'set':<11}{'aligned':>9}{'on MAE':>9}{'off MAE':>9}{'AAS':>8}"
-                f"{'on<10':>7}{'on<20':>7}{'on<25':>7}{'on<40':>7}{'on<50':>7}{'on<100':>8}{'off<20':>8}{'off<50':>8}{'wall s':>8}")
+                f"{'on<10':>7}{'on<20':>7}{'on<25':>7}{'on<40':>7}{'on<50':>7}{'on<100':>8}{'off<20':>8}{'off<50':>8}{'wall s':>8}{'on CI':>7}")
         lines = [head, "-" * len(head)]
         for r in self.rows():
             on, off = r["onset"], r["offset"]
@@ -142,9 +164,11 @@ class AccuracyReport:
                          f"{on['mae_ms']:>9.1f}{off['mae_ms']:>9.1f}{r['aas_ms']:>8.1f}"
                          f"{on['within_10ms']:>7.1f}{on['within_20ms']:>7.1f}{on['within_25ms']:>7.1f}{on['within_40ms']:>7.1f}"
                          f"{on['within_50ms']:>7.1f}{on['within_100ms']:>8.1f}{off['within_20ms']:>8.1f}"
-                         f"{off['within_50ms']:>8.1f}{(r['wall_s'] if r['wall_s'] is not None else float('nan')):>8.2f}")
+                         f"{off['within_50ms']:>8.1f}{(r['wall_s'] if r['wall_s'] is not None else float('nan')):>8.2f}"
+                         f"{(r['onset_ci_coverage'] if r['onset_ci_coverage'] is not None else float('nan')):>7.1f}")
         lines.append(f"MAE in ms, within-X in % of scored boundaries; audio {self.audio_s:.1f} s; "
-                     "times are interval boundaries in seconds from the file start.")
+                     "times are interval boundaries in seconds from the file start; on CI: % of reference onsets "
+                     f"inside the 90 % credible interval widened by {CI_MARGIN_S * 1000:.0f} ms each side.")
         if len(self.systems) > 1:
             lines.append(f"{SHARED}: only the files every system aligned; {SHARED_INDEPENDENT}: of those, the ones "
                          "whose reference none of these systems made itself.")
@@ -164,7 +188,7 @@ def run_accuracy(corpus: Path, reference: Path | None, model_name: str, peer: st
         results = align_recordings(model, [AlignRequest(u.samples, u.tokens) for u in chunk], decode, batch_size)
         ours.wall_s += time.perf_counter() - began
         for utt, times in zip(chunk, results):
-            _score(ours, utt, list(zip(times.start_s, times.end_s)))
+            _score(ours, utt, list(zip(times.start_s, times.end_s)), times.start_ci_s)
     systems = {"frametool": ours}
     if peer == "pocketsphinx":
         from frametool.bench.peers import PocketsphinxAligner

@@ -137,7 +137,7 @@ def _loss(head: str, model, clips: list[Clip]) -> torch.Tensor:
     from frametool.heads.poisson import pointer_nll
     from frametool.model import make_batch
 
-    batch = make_batch([c.wave for c in clips], [c.tokens for c in clips])
+    batch = make_batch([c.wave for c in clips], [c.tokens for c in clips], features=model.backbone.config.features)
     shift = model.backbone.frame_shift_s
     if head == "tokens":
         inputs, targets = answer_inputs([answer_text(c.onsets_s) for c in clips])
@@ -209,7 +209,7 @@ def predict(head: str, model, clips: list[Clip]) -> list[np.ndarray]:
         return out
     out = []
     for c in clips:  # one at a time: generation takes unpadded inputs
-        batch = make_batch([c.wave], [c.tokens])
+        batch = make_batch([c.wave], [c.tokens], features=model.backbone.config.features)
         ids = generate(model.backbone, model.answer, batch.feats, batch.feat_lens, batch.ids, batch.word_index,
                        steps=8 * len(c.tokens) + 4, stop_at_eos=True)
         out.append(parse_answer(decode_answer(ids[0].tolist()), len(c.tokens)))

@@ -79,7 +79,7 @@ def run_speed(model_name: str = "tiny-align", repeats: int = 3, batch_sizes=BATC
                                    repeats)
 
             def tokens_fn():
-                batch = make_batch(waves, tokens)
+                batch = make_batch(waves, tokens, features=backbone.config.features)
                 generate(backbone, answer, batch.feats, batch.feat_lens, batch.ids, batch.word_index, steps)
 
             token_s = _median_time(tokens_fn, repeats)

@@ -37,7 +37,7 @@ def align_batch(model, requests: list[AlignRequest], decode: str = "median",
 
     device = next(model.parameters()).device
     batch = make_batch([r.samples for r in requests], [r.tokens for r in requests], device=device,
-                       with_features=encoded is None)
+                       with_features=encoded is None, features=model.backbone.config.features)
     if encoded is not None and encoded[0].shape[:2] != (len(requests), int(model.backbone.num_frames(
             batch.feat_lens).max())):
         raise ValueError("encoder states given for other audio than the batch's")

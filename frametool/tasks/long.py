@@ -85,7 +85,7 @@ def encode_windows(model, samples: np.ndarray, config: LongConfig = LongConfig()
         a = max(0, k0 - overlap)
         b = min(total, k0 + keep + overlap)
         piece = torch.from_numpy(np.asarray(samples[a * hop: b * hop], dtype=np.float32)).to(device)
-        feats = log_mel_batch([piece])[0][None]
+        feats = log_mel_batch([piece], backbone.config.features)[0][None]
         with torch.inference_mode():
             audio, _ = backbone.encode_audio(feats, torch.tensor([feats.shape[1]], device=device))
             lp = backbone.ctc_log_probs(audio)[0].float().cpu().numpy()

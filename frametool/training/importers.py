@@ -1,6 +1,6 @@
 """Training manifests from word-aligned corpora a user owns, so `frametool train` can learn real voices.
 
-Two layouts are read:
+Three layouts are read:
 
 - `textgrid`: an MFA-style corpus, one TextGrid per audio file (next to it, or under `alignments`
   mirroring the corpus tree) with the words in an interval tier (`words` by default; Montreal Forced
@@ -8,6 +8,11 @@ Two layouts are read:
 - `librispeech`: LibriSpeech-style books, `SPEAKER/BOOK/SPEAKER-BOOK.alignment.txt` next to the FLAC
   files, one line per utterance: `ID ",W1,,W2," "E1,E2,E3,E4"`: words with their END times, where an
   empty word is a silence and each word starts where the one before it ends.
+- `pocketsphinx`: a corpus with transcripts only (the `align` layout: audio + `.lab`/`.txt`), whose word times
+  are made here by pocketsphinx's forced alignment (silver labels: real voices, another aligner's
+  boundaries; `pip install 'frametool[bench]'`). Files pocketsphinx cannot align (words outside its
+  dictionary, ...) are reported and skipped. Speakers are taken from LibriSpeech-style names
+  (`SPEAKER-BOOK-UTT`), else from the first folder.
 
 Labels that are not words (empty, `sil`, `sp`, `<eps>`, and anything in brackets such as `<unk>`,
 `[noise]` or `{LG}`) are left out of the transcript: the audio keeps those sounds, as real recordings do.
@@ -46,9 +51,10 @@ def is_word(label: str) -> bool:
     return text.lower() not in NON_WORDS and not (text[:1] in "<[{(" and text[-1:] in ">]})")
 
 
-def _row(audio: Path, out_dir: Path, words: list[tuple[str, float, float]], speaker: str, set_name: str
-         ) -> dict:
-    """A manifest row for `audio` with its timed words; raises ValueError naming what is wrong."""
+def _row(audio: Path, out_dir: Path, words: list[tuple[str, float, float]], speaker: str, set_name: str,
+         transcript: str | None = None) -> dict:
+    """A manifest row for `audio` with its timed words (`transcript`: the text they were read from, when it
+    is not just the labels joined); raises ValueError naming what is wrong."""
     try:
         info = sf.info(str(audio))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
@@ -64,7 +70,7 @@ def _row(audio: Path, out_dir: Path, words: list[tuple[str, float, float]], spea
             raise ValueError(f"word {w!r} has times {a:.3f}-{b:.3f} s")
         if b > duration + TOLERANCE_S:
             raise ValueError(f"word {w!r} ends at {b:.3f} s, after the audio's end ({duration:.3f} s)")
-    transcript = " ".join(w for w, _, _ in words)
+    transcript = transcript or " ".join(w for w, _, _ in words)
     try:
         tokens = tokenize(transcript)
     except UnreadableWord as exc:
@@ -121,6 +127,52 @@ def import_textgrid_corpus(corpus: Path, out_dir: Path, tier: str = "words", ali
             report.rows.append(_row(audio, out_dir, words, speaker, set_name or corpus.name))
         except ValueError as exc:
             report.failures.append((str(grid), str(exc)))
+    return report
+
+
+def _speaker_of(relative: Path) -> str:
+    parts = relative.name.split("-")
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        return parts[0]
+    return relative.parts[0] if len(relative.parts) > 1 else ""
+
+
+def import_untimed_corpus(corpus: Path, out_dir: Path, transcripts: Path | None = None,
+                          set_name: str | None = None, progress=None) -> ImportReport:
+    """Every audio file of `corpus` with a transcript, its words timed by pocketsphinx (silver)."""
+    from frametool.audio.io import load_audio
+    from frametool.bench.peers import PocketsphinxAligner
+    from frametool.errors import InputError
+    from frametool.tasks.corpus import read_transcript
+
+    aligner = PocketsphinxAligner()
+    report = ImportReport()
+    items = discover(str(corpus), transcripts)
+    for n, item in enumerate(items):
+        if progress:
+            progress(n, len(items))
+        try:
+            tokens = read_transcript(item)
+            samples = load_audio(item.audio).samples
+        except (InputError, ValueError) as exc:
+            report.failures.append((str(item.audio), str(exc)))
+            continue
+        pieces = [(i, word) for i, token in enumerate(tokens) for word in token.spoken]
+        spans = aligner.align(samples, [w for _, w in pieces])
+        if spans is None:
+            report.failures.append((str(item.audio), "pocketsphinx could not align its transcript "
+                                                     "(a word outside its dictionary?)"))
+            continue
+        words = []
+        for i, token in enumerate(tokens):
+            mine = [span for (j, _), span in zip(pieces, spans) if j == i]
+            words.append((token.text, mine[0][0], mine[-1][1]))
+        text = " ".join(t.text for t in tokens)
+        try:
+            report.rows.append(_row(item.audio, out_dir, words, _speaker_of(item.relative),
+                                    set_name or corpus.name, text))
+        except ValueError as exc:
+            report.failures.append((str(item.audio), str(exc)))
     return report
 
 

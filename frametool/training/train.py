@@ -50,6 +50,13 @@ class TrainConfig:
     ctc_weight: float = 0.0  # weight of the auxiliary CTC loss (needs backbone ctc = true)
     reload_every: int = 0  # re-read the training manifests every N steps (0 = never)
     backbone: dict = field(default_factory=dict)
+    # a pretrained audio encoder ([encoder_init]: package, version, file, sha256 of a CTranslate2 Whisper
+    # model.bin inside an installed wheel), loaded after init_from
+    encoder_init: dict = field(default_factory=dict)
+    project_from: str = ""  # fit the Whisper -> decoder projection to this model's audio states (least squares)
+    project_utterances: int = 48  # training utterances used for that fit
+    freeze: tuple[str, ...] = ()  # parameter-name prefixes kept fixed (e.g. "backbone.whisper.conv")
+    encoder_lr_scale: float = 1.0  # learning rate of the Whisper encoder's parameters / lr
     data_recipe: dict = field(default_factory=dict)
     feature_augment: dict = field(default_factory=dict)  # FeatureAugment fields ([feature_augment] table)
 
@@ -72,13 +79,30 @@ def identity_init_new_layers(model: torch.nn.Module, missing: list[str]) -> list
     return grown
 
 
+def _names(names: list[str], shown: int = 6) -> str:
+    """A short list of parameter names for the log: their module prefixes, counted."""
+    prefixes: dict[str, int] = {}
+    for n in names:
+        key = ".".join(n.split(".")[:3])
+        prefixes[key] = prefixes.get(key, 0) + 1
+    items = [f"{k} ({v})" for k, v in prefixes.items()]
+    return ", ".join(items[:shown]) + (f", ... {len(items) - shown} more" if len(items) > shown else "") or "none"
+
+
+def _longest_input_s(backbone: dict) -> float:
+    """The longest training utterance an audio encoder can read at once (0 = no limit)."""
+    if backbone.get("audio_encoder") == "whisper":
+        return (backbone.get("whisper") or {}).get("positions", 1500) * 0.02 - 0.5
+    return 0.0
+
+
 def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"recipe {path}: {exc}") from None
     flat = {**raw.get("train", {}), "backbone": raw.get("backbone", {}), "data_recipe": raw.get("data", {}),
-            "feature_augment": raw.get("feature_augment", {})}
+            "feature_augment": raw.get("feature_augment", {}), "encoder_init": raw.get("encoder_init", {})}
     for item in overrides:
         key, _, value = item.partition("=")
         if not _:
@@ -92,9 +116,11 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
     if unknown:
         raise UsageError(f"recipe {path}: unknown keys {sorted(unknown)}")
     base = path.parent
-    for key in ("train_manifest", "dev_manifest", "out_dir", "init_from"):
+    for key in ("train_manifest", "dev_manifest", "out_dir", "init_from", "project_from"):
         if flat.get(key) and not Path(flat[key]).is_absolute():
-            flat[key] = str((base / flat[key]).resolve())
+            bundled = key in ("init_from", "project_from") and "/" not in flat[key] \
+                and not (base / flat[key]).exists()  # the name of a bundled model
+            flat[key] = flat[key] if bundled else str((base / flat[key]).resolve())
     if isinstance(flat.get("extra_manifests"), str):
         flat["extra_manifests"] = [m for m in flat["extra_manifests"].split(",") if m]
     flat["extra_manifests"] = tuple(str((base / m).resolve()) if not Path(m).is_absolute() else m
@@ -158,6 +184,13 @@ def train(config: TrainConfig, log=print) -> Path:
     random.Random(1).shuffle(dev_set)
     log(f"train {len(train_set)} utterances ({sum(e.duration_s for e in train_set) / 3600:.2f} h), "
         f"dev {len(dev_set)}")
+    limit_s = _longest_input_s(config.backbone)
+    if limit_s:
+        kept = [e for e in train_set if e.duration_s <= limit_s]
+        if len(kept) < len(train_set):
+            log(f"{len(train_set) - len(kept)} training utterances over {limit_s:.1f} s left out (the audio encoder "
+                "reads at most that much at once)")
+        train_set = kept
     model_config = ModelConfig(backbone_config=dict(config.backbone), loss_variant=config.loss_variant,
                                data_recipe=dict(config.data_recipe), seed=config.seed, name=config.name)
     model = FrameModel(model_config)
@@ -167,10 +200,27 @@ def train(config: TrainConfig, log=print) -> Path:
         from frametool.model import load_model
 
         missing, unexpected = model.load_state_dict(load_model(config.init_from).state_dict(), strict=False)
-        log(f"warm start from {config.init_from}; new parameters: {missing}; unused: {unexpected}")
+        log(f"warm start from {config.init_from}; new parameters: {_names(missing)}; unused: {_names(unexpected)}")
         grown = identity_init_new_layers(model, missing)
         if grown:
             log(f"new transformer layers start as the identity: {grown}")
+    if config.encoder_init:
+        from frametool.training.pretrained import init_whisper
+
+        model_config.data_recipe["encoder_init"] = dict(config.encoder_init)
+        log(f"audio encoder from {init_whisper(model, config.encoder_init)}")
+    if config.project_from:
+        from frametool.model import load_model
+        from frametool.training.pretrained import fit_projection
+
+        chosen = random.Random(config.seed).sample(train_set, min(config.project_utterances, len(train_set)))
+        fitted = fit_projection(model, load_model(config.project_from), chosen, load_waves(chosen))
+        log(f"audio projection fitted to {config.project_from}'s audio states on {len(chosen)} utterances: "
+            f"{fitted:.1%} of their variance")
+    if config.freeze:
+        from frametool.training.pretrained import freeze
+
+        log(f"frozen: {freeze(model, tuple(config.freeze)) / 1e6:.2f} M parameters ({', '.join(config.freeze)})")
     from frametool.model import resolve_device
 
     device = resolve_device(config.device)
@@ -178,7 +228,13 @@ def train(config: TrainConfig, log=print) -> Path:
     log(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M on {device}")
     if config.ctc_weight and not model.backbone.config.ctc:
         raise UsageError("ctc_weight needs a backbone with a CTC head: set ctc = true under [backbone]")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    encoder_params = [p for n, p in trainable if n.startswith("backbone.whisper.")]
+    other_params = [p for n, p in trainable if not n.startswith("backbone.whisper.")]
+    groups = [{"params": other_params}]
+    if encoder_params:
+        groups.append({"params": encoder_params, "lr": config.lr * config.encoder_lr_scale})
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
 
     def lr_at(step: int) -> float:
         if step < config.warmup_steps:
@@ -215,7 +271,7 @@ def train(config: TrainConfig, log=print) -> Path:
 
         for _, (examples, waves) in prefetched(groups, load):
             batch, targets = batch_from_examples(examples, waves, model.backbone.frame_shift_s,
-                                                 model.backbone.num_frames, device)
+                                                 model.backbone.num_frames, device, model.backbone.config.features)
             batch.feats = augment_features(batch.feats, batch.feat_lens, feature_augment, augment_rng)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 logits, out = model(batch)
@@ -227,7 +283,7 @@ def train(config: TrainConfig, log=print) -> Path:
                 loss = loss + config.ctc_weight * ctc
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
             optimizer.step()
             scheduler.step()
             step += 1
