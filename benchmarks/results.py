@@ -2,7 +2,12 @@
 recordings of ../shared/eval/words (side by side with pocketsphinx), plus alignment speed.
 
     python benchmarks/results.py [--synthetic DIR] [--spontaneous DIR] [--eval DIR] [--model NAME]
+                                 [--compare NAME ...] [--dev MANIFEST ...]
                                  [--skip-long] [--skip-speed] [--length TRAIN_DIR TEST_DIR [--length-ranges 4,8]]
+
+`--compare` adds an A/B table: each named model (the earlier default, a candidate) on the same dev manifests
+(`--dev`: the trainer's own dev scoring; the only numbers a model may be chosen by), synthetic test set and
+real recordings, next to `--model`.
 
 The synthetic test set is made with `frametool synth DIR --split test --hours 0.5 --voices 24 --seed 2
 --clean --max-words 60` (voices never used in training: espeak-ng variants and accent, Festival ked and
@@ -69,6 +74,56 @@ def long_section(eval_dir: Path, model: str, summary: dict, candidate: bool = Fa
             + "\n\n```\n" + "\n".join(lines[:-1]) + "\n```\n")
 
 
+def ab_section(models: list[str], dev: list[Path], synthetic: Path, eval_dir: Path, summary: dict,
+               reports: dict) -> str:
+    """One row per model: dev scores (how models are chosen), then held-out synthetic voices and the real
+    recordings (measured only)."""
+    import random
+    import time
+
+    from frametool.model import load_model
+    from frametool.training.data import read_manifest
+    from frametool.training.train import evaluate
+
+    rows = []
+    for name in models:
+        row = {"model": name}
+        model = load_model(name)
+        for manifest in dev:
+            examples = read_manifest(manifest)
+            random.Random(1).shuffle(examples)
+            began = time.perf_counter()
+            scores = evaluate(model, examples, len(examples))
+            row[f"dev {manifest.parent.name}"] = (scores["onset"]["within_20ms"], scores["onset"]["mae_ms"],
+                                                  round(time.perf_counter() - began, 1))
+        for key, corpus, ref, peer in (("synthetic", synthetic, None, None),
+                                       ("eval", eval_dir / "words", eval_dir / "reference" / "words", None)):
+            if not corpus.is_dir():
+                continue
+            report = reports.get((key, name)) or run_accuracy(corpus, ref, name, peer)
+            overall = next(r for r in report.rows() if r["system"] == "frametool" and r["set"] == "overall")
+            row[key] = (overall["onset"]["within_20ms"], overall["onset"]["within_50ms"], overall["onset"]["mae_ms"],
+                        overall["onset_ci_coverage"], overall["aligned"], overall["total"], overall["wall_s"])
+        rows.append(row)
+    summary["ab"] = rows
+    lines = [f"{'model':<24}{'set':<22}{'on<20':>7}{'on<50':>7}{'on MAE':>8}{'on CI':>7}{'aligned':>9}{'wall s':>8}"]
+    lines.append("-" * len(lines[0]))
+    for row in rows:
+        for key, value in row.items():
+            if key.startswith("dev "):
+                lines.append(f"{row['model']:<24}{key:<22}{value[0]:>7.1f}{'':>7}{value[1]:>8.1f}{'':>7}{'':>9}"
+                             f"{value[2]:>8.1f}")
+            elif key in ("synthetic", "eval"):
+                cov = value[3] if value[3] is not None else float("nan")
+                lines.append(f"{row['model']:<24}{key:<22}{value[0]:>7.1f}{value[1]:>7.1f}{value[2]:>8.1f}{cov:>7.1f}"
+                             f"{str(value[4]) + '/' + str(value[5]):>9}{value[6]:>8.2f}")
+    return ("## A/B: the models side by side\n\n"
+            "`dev ...`: the trainer's dev scoring (onsets within 20 ms and onset MAE; checkpoints and models are "
+            "chosen on these only). `synthetic`: the held-out-voice test set above; `eval`: ../shared/eval/words "
+            "(measured, never used to choose). `on CI`: reference onsets inside the 90 % credible interval "
+            "(+-10 ms).\n\n```\n" + "\n".join(lines) + "\n```\n")
+
+
 def token_speed_section(model: str, summary: dict) -> str:
     from frametool.bench.speed import plot, run_speed, table
 
@@ -113,6 +168,9 @@ def main() -> None:
     parser.add_argument("--length-ranges", default="4",
                         help="comma-separated train ranges in seconds for --length, e.g. 4,8 (the paper's 0-4 s and 0-8 s)")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--compare", action="append", default=[], help="also score this model (A/B table)")
+    parser.add_argument("--dev", action="append", type=Path, default=[],
+                        help="a dev manifest for the A/B table (the trainer's dev scoring)")
     parser.add_argument("--eval", type=Path, default=HERE.parent.parent / "shared" / "eval")
     parser.add_argument("--model", default="tiny-align")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
@@ -125,8 +183,9 @@ def main() -> None:
                 "start; words are matched 1:1 in order. Wall time counts features, model and decoding "
                 "(audio already in memory), not model loading.\n"]
     summary = {}
+    reports = {}
     if (args.synthetic / "manifest.jsonl").exists():
-        report = run_accuracy(args.synthetic, None, args.model, None)
+        report = reports[("synthetic", args.model)] = run_accuracy(args.synthetic, None, args.model, None)
         sections.append("## Synthetic test set (voices never used in training; exact reference times)\n\n"
                         "Label origin: the synthesiser's own phoneme events (exact).\n\n```\n"
                         + report.table() + "\n```\n")
@@ -140,13 +199,16 @@ def main() -> None:
         summary["synthetic_spontaneous"] = report.as_dict()
     words = args.eval / "words"
     if words.is_dir():
-        report = run_accuracy(words, args.eval / "reference" / "words", args.model, "pocketsphinx")
+        report = reports[("eval", args.model)] = run_accuracy(words, args.eval / "reference" / "words", args.model,
+                                                              "pocketsphinx")
         sections.append("## Real recordings: ../shared/eval/words, frametool vs pocketsphinx 5 in one run\n\n"
                         "Label origin: `ljspeech` and `mfa` are Montreal Forced Aligner output and `librivox` "
                         "pocketsphinx output (silver: agreement with another aligner, not accuracy); `praatio` "
                         "is hand-placed (gold, 8 words). First onsets placed at 0.0 s by the reference are "
                         "not scored.\n\n```\n" + report.table() + "\n```\n")
         summary["eval_words"] = report.as_dict()
+    if args.compare:
+        sections.append(ab_section([args.model, *args.compare], args.dev, args.synthetic, args.eval, summary, reports))
     if (args.synthetic / "manifest.jsonl").exists():
         sections.append(speed_section(args.synthetic, args.model, summary))
     if words.is_dir() and not args.skip_long:

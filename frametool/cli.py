@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from frametool.config import DEVICES, OUTPUT_FORMATS, AlignConfig
+from frametool.config import DEFAULT_MODEL, DEVICES, OUTPUT_FORMATS, AlignConfig
 from frametool.errors import FrametoolError, ModelError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -56,7 +56,7 @@ def align(
     out: str = typer.Option(..., "--out", "-o", help="Output folder (mirrors the corpus), or - for JSON lines on stdout."),
     transcripts: Optional[Path] = typer.Option(None, "--transcripts", help="Folder of .lab/.txt transcripts mirroring the corpus."),
     format: str = typer.Option("textgrid", "--format", "-f", help="textgrid, json, csv or tsv."),
-    model: str = typer.Option("tiny-align", "--model", "-m", help="Bundled model name or local model folder."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Bundled model name or local model folder."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     batch_size: int = typer.Option(1, "--batch-size", help="Utterances per forward pass (1: fastest on CPU, outputs independent of batching)."),
     jobs: int = typer.Option(0, "--jobs", help="CPU threads for the model (0 = all cores)."),
@@ -125,7 +125,7 @@ def validate(
     corpus: str = typer.Argument(..., help="Corpus folder, one audio file, or - for paths on stdin."),
     transcripts: Optional[Path] = typer.Option(None, "--transcripts", help="Folder of transcripts mirroring the corpus."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the per-file TSV report here."),
-    model: str = typer.Option("tiny-align", "--model", "-m", help="Check against this model's limits (duration, words)."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Check against this model's limits (duration, words)."),
 ) -> None:
     """Check a corpus before aligning it: transcripts, audio, durations, speaking rates. Exit 1 on problems."""
     from frametool.tasks.validate import render_tsv, validate_corpus
@@ -285,7 +285,7 @@ def synth(
 def bench_accuracy(
     corpus: Path = typer.Argument(..., help="Corpus folder with audio + .lab transcripts."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="Folder of reference TextGrids mirroring the corpus (default: next to the audio)."),
-    model: str = typer.Option("tiny-align", "--model", "-m"),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m"),
     peer: Optional[str] = typer.Option(None, "--peer", help="Also run a peer aligner: pocketsphinx."),
     decode: str = typer.Option("median", "--decode"),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object last."),
@@ -309,7 +309,7 @@ def bench_accuracy(
 
 @bench_app.command("speed")
 def bench_speed(
-    model: str = typer.Option("tiny-align", "--model", "-m"),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m"),
     repeats: int = typer.Option(3, help="Timed repeats per cell (median), after one warm-up."),
     batch_sizes: str = typer.Option("1,4,16", "--batch-sizes", help="Comma-separated batch sizes."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of speed-up vs bucket here (needs matplotlib)."),

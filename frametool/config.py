@@ -6,6 +6,7 @@ from pathlib import Path
 
 OUTPUT_FORMATS = ("textgrid", "json", "csv", "tsv")
 DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_MODEL = "tiny-align"  # the bundled model every command uses unless --model says otherwise
 MIN_DURATION_S = 0.05  # shortest audio the aligner takes (validate checks the same)
 
 
@@ -15,7 +16,7 @@ class AlignConfig:
     out: str  # a folder, or "-" (JSON lines on stdout)
     transcripts: Path | None = None
     format: str = "textgrid"
-    model: str = "tiny-align"
+    model: str = DEFAULT_MODEL
     device: str = "auto"
     batch_size: int = 1  # 1 is fastest on CPU (no padding) and makes outputs independent of batching
     jobs: int = 0  # CPU threads; 0 = torch's default (all cores)

@@ -16,13 +16,13 @@ from torch import nn
 from frametool.audio.features import FeatureConfig, log_mel_batch
 from frametool.backbones.base import BackboneOutput
 from frametool.backbones.tiny import TinyAudioLM, TinyConfig
+from frametool.config import DEFAULT_MODEL
 from frametool.errors import ModelError
 from frametool.heads.poisson import PointerHead
 from frametool.text.normalize import Token
 from frametool.text.tokenizer import PAD, VOCAB, encode_words
 
 BUNDLED_DIR = Path(__file__).parent / "models"
-DEFAULT_MODEL = "tiny-align"
 WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 
 
@@ -38,6 +38,9 @@ class ModelConfig:
     data_recipe: dict = field(default_factory=dict)
     seed: int = 0
     name: str = DEFAULT_MODEL
+    # decoding settings measured for this model on dev data: LongConfig fields (the CTC prior's shifts and
+    # width, ...) and `ci_temperature` (credible-interval calibration)
+    decoding: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from frametool import cli
-from frametool.config import AlignConfig
+from frametool.config import DEFAULT_MODEL, AlignConfig
 
 runner = CliRunner()
 
@@ -39,7 +39,7 @@ def test_align_defaults(captured):
     assert runner.invoke(cli.app, ["align", "c", "-o", "-"]).exit_code == 0
     config = captured["config"]
     assert (config.format, config.decode, config.model, config.overwrite, config.batch_size, config.jobs) == \
-        ("textgrid", "median", "tiny-align", False, 1, 0)
+        ("textgrid", "median", DEFAULT_MODEL, False, 1, 0)
 
 
 @pytest.mark.parametrize("args", [

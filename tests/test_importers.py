@@ -110,3 +110,44 @@ def test_cli_refuses_a_corpus_with_nothing_usable(tmp_path):
     assert result.exit_code == 2
     assert "no usable utterance" in result.output and "no TextGrid" in result.output
     assert not (tmp_path / "o" / "manifest.jsonl").exists()
+
+
+def test_ipa_is_read_as_arpabet_longest_symbols_first():
+    from frametool.text.arpabet import ipa_to_arpabet
+
+    assert ipa_to_arpabet("ʃˈɑːpbɔɪ") == ["SH", "AA", "P", "B", "OY"]
+    assert ipa_to_arpabet("fɹˈɪndʒd") == ["F", "R", "IH", "N", "JH", "D"]
+    assert ipa_to_arpabet("wˈɜːkhaʊs") == ["W", "ER", "K", "HH", "AW", "S"]
+    assert ipa_to_arpabet("ˈˌ") == []
+
+
+def test_pocketsphinx_import_times_words_of_untimed_speech(tmp_path):
+    """A corpus with transcripts only: pocketsphinx times its words (a made-up word is pronounced by
+    espeak-ng); the rows keep the user's tokens and their order."""
+    pytest.importorskip("pocketsphinx")
+    import shutil
+    import subprocess
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    from frametool.training.importers import import_untimed_corpus
+
+    corpus = tmp_path / "corpus" / "spk1"
+    corpus.mkdir(parents=True)
+    text = "the zorblat sat on the mat"
+    subprocess.run(["espeak-ng", "-w", str(tmp_path / "raw.wav"), text], check=True)
+    speech, rate = sf.read(tmp_path / "raw.wav", dtype="float32")
+    pad = np.zeros(rate // 2, dtype=np.float32)
+    noisy = np.concatenate([pad, speech, pad]) + np.random.default_rng(0).normal(0, 0.003, len(speech) + rate)
+    sf.write(corpus / "u1.wav", noisy.astype(np.float32), rate)  # pocketsphinx wants a little noise floor
+    (corpus / "u1.lab").write_text(text + "\n")
+    (corpus / "u2.wav").write_bytes(b"not audio")
+    (corpus / "u2.lab").write_text("hello\n")
+    report = import_untimed_corpus(tmp_path / "corpus", tmp_path / "out")
+    assert [p for p, _ in report.failures] == [str(corpus / "u2.wav")]
+    (row,) = report.rows
+    assert row["speaker"] == "spk1" and row["transcript"] == text
+    assert [w["label"] for w in row["words"]] == text.split()
+    starts = [w["start_s"] for w in row["words"]]
+    assert starts == sorted(starts) and all(w["end_s"] > w["start_s"] for w in row["words"])
+    assert row["words"][-1]["end_s"] <= row["duration_s"] + 0.02

@@ -22,6 +22,15 @@ class PocketsphinxAligner:
         self._decoder = Decoder(samprate=16000, loglevel="FATAL")
         self._frame_s = 1.0 / float(self._decoder.config["frate"])
 
+    def lacks(self, word: str) -> bool:
+        """Whether `word` is outside pocketsphinx's dictionary."""
+        return self._decoder.lookup_word(word) is None
+
+    def add_words(self, pronunciations: dict[str, list[str]]) -> None:
+        """Teach the dictionary words it lacks (ARPAbet phones, no stress)."""
+        for word, phones in pronunciations.items():
+            self._decoder.add_word(word, " ".join(phones), True)
+
     def align(self, samples: np.ndarray, words: list[str]) -> list[tuple[float, float]] | None:
         """Word (start_s, end_s) for `words` (lower-case), or None when pocketsphinx cannot align."""
         pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes()

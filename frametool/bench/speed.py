@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from frametool.config import DEFAULT_MODEL
+
 BUCKETS = ((1, 5), (6, 10), (11, 15), (16, 20), (21, 25), (26, 40))
 BATCH_SIZES = (1, 4, 16)
 WORD_S = 0.4  # seconds of audio per word in the synthetic inputs (about 150 words per minute)
@@ -58,7 +60,7 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(samples)
 
 
-def run_speed(model_name: str = "tiny-align", repeats: int = 3, batch_sizes=BATCH_SIZES, buckets=BUCKETS,
+def run_speed(model_name: str = DEFAULT_MODEL, repeats: int = 3, batch_sizes=BATCH_SIZES, buckets=BUCKETS,
               seed: int = 0) -> dict:
     from frametool.backbones.generate import AnswerHead, answer_text, encode_answer, generate
     from frametool.model import load_model, make_batch

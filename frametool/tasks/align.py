@@ -54,7 +54,8 @@ def align_batch(model, requests: list[AlignRequest], decode: str = "median",
         if priors is not None and priors[b] is not None:
             onset = onset + _fit(priors[b][0], n_frames)
             offset = offset + _fit(priors[b][1], n_frames)
-        results.append(decode_words(onset, offset, grid, decode))
+        results.append(decode_words(onset, offset, grid, decode,
+                                    ci_temperature=float(model.config.decoding.get("ci_temperature", 1.0))))
     return results
 
 

@@ -56,6 +56,15 @@ class LongConfig:
     prior_shift_off_s: float = 0.015
 
 
+def long_config_for(model) -> LongConfig:
+    """LongConfig with the decoding settings the model's config.json measured for it."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(LongConfig)}
+    chosen = getattr(getattr(model, "config", None), "decoding", None) or {}
+    return LongConfig(**{k: v for k, v in chosen.items() if k in known})
+
+
 def has_windows(model) -> bool:
     """Whether the model can align long recordings (its audio encoder has a CTC head)."""
     return bool(getattr(model.backbone.config, "ctc", False))
@@ -301,10 +310,12 @@ def ctc_prior(word_frames: np.ndarray, n_frames: int, frame_shift_s: float,
 
 
 def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "median",
-               config: LongConfig = LongConfig(), batch_size: int = 8) -> WordTimes:
-    """Word times for a recording of any length with its whole transcript (model needs a CTC head)."""
+               config: LongConfig | None = None, batch_size: int = 8) -> WordTimes:
+    """Word times for a recording of any length with its whole transcript (model needs a CTC head).
+    `config`: the model's own decoding settings (long_config_for) when not given."""
     from frametool.tasks.align import AlignRequest, align_batch
 
+    config = config or long_config_for(model)
     if not has_windows(model):
         raise ValueError("this model cannot align long recordings (its audio encoder has no CTC head)")
     if not tokens:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from frametool.config import MIN_DURATION_S, AlignConfig
+from frametool.config import DEFAULT_MODEL, MIN_DURATION_S, AlignConfig
 from frametool.errors import InputError
 from frametool.tasks.corpus import CorpusItem, discover, read_transcript
 
@@ -35,7 +35,7 @@ class FileReport:
         return self.words / self.duration_s
 
 
-def model_limits(model: str = "tiny-align") -> tuple[float, int | None]:
+def model_limits(model: str = DEFAULT_MODEL) -> tuple[float, int | None]:
     """(longest recording, most words) the model aligns in one call, read from its config.json alone
     (no torch): models with a CTC head (windows) take recordings up to AlignConfig.max_recording_s, others one piece."""
     import json
@@ -86,7 +86,7 @@ def check_item(item: CorpusItem, max_duration_s: float = AlignConfig.max_duratio
     return report
 
 
-def validate_corpus(corpus: str, transcripts: Path | None = None, model: str = "tiny-align") -> list[FileReport]:
+def validate_corpus(corpus: str, transcripts: Path | None = None, model: str = DEFAULT_MODEL) -> list[FileReport]:
     max_duration_s, max_words = model_limits(model)
     return [check_item(item, max_duration_s, max_words) for item in discover(corpus, transcripts)]
 

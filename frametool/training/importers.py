@@ -10,8 +10,8 @@ Three layouts are read:
   empty word is a silence and each word starts where the one before it ends.
 - `pocketsphinx`: a corpus with transcripts only (the `align` layout: audio + `.lab`/`.txt`), whose word times
   are made here by pocketsphinx's forced alignment (silver labels: real voices, another aligner's
-  boundaries; `pip install 'frametool[bench]'`). Files pocketsphinx cannot align (words outside its
-  dictionary, ...) are reported and skipped. Speakers are taken from LibriSpeech-style names
+  boundaries; `pip install 'frametool[bench]'`). Words outside its dictionary are pronounced by espeak-ng
+  (IPA read as ARPAbet) where espeak-ng is installed; files it still cannot align are reported and skipped. Speakers are taken from LibriSpeech-style names
   (`SPEAKER-BOOK-UTT`), else from the first folder.
 
 Labels that are not words (empty, `sil`, `sp`, `<eps>`, and anything in brackets such as `<unk>`,
@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,6 +145,7 @@ def import_untimed_corpus(corpus: Path, out_dir: Path, transcripts: Path | None 
     from frametool.bench.peers import PocketsphinxAligner
     from frametool.errors import InputError
     from frametool.tasks.corpus import read_transcript
+    from frametool.text.arpabet import espeak_arpabet
 
     aligner = PocketsphinxAligner()
     report = ImportReport()
@@ -158,6 +160,9 @@ def import_untimed_corpus(corpus: Path, out_dir: Path, transcripts: Path | None 
             report.failures.append((str(item.audio), str(exc)))
             continue
         pieces = [(i, word) for i, token in enumerate(tokens) for word in token.spoken]
+        unknown = [w for _, w in pieces if aligner.lacks(w)]
+        if unknown and shutil.which("espeak-ng"):
+            aligner.add_words(espeak_arpabet(unknown))
         spans = aligner.align(samples, [w for _, w in pieces])
         if spans is None:
             report.failures.append((str(item.audio), "pocketsphinx could not align its transcript "

@@ -172,11 +172,19 @@ def train(config: TrainConfig, log=print) -> Path:
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     torch.set_num_threads(config.threads)
+    limit_s = _longest_input_s(config.backbone)
+
     def read_training_set() -> list:
         found = read_manifest(Path(config.train_manifest))
         for extra in config.extra_manifests:
             if Path(extra).exists():
                 found += read_manifest(Path(extra), growing=True)
+        if limit_s:
+            kept = [e for e in found if e.duration_s <= limit_s]
+            if len(kept) < len(found):
+                log(f"{len(found) - len(kept)} training utterances over {limit_s:.1f} s left out (the audio "
+                    "encoder reads at most that much at once)")
+            found = kept
         return found
 
     train_set = read_training_set()
@@ -184,13 +192,6 @@ def train(config: TrainConfig, log=print) -> Path:
     random.Random(1).shuffle(dev_set)
     log(f"train {len(train_set)} utterances ({sum(e.duration_s for e in train_set) / 3600:.2f} h), "
         f"dev {len(dev_set)}")
-    limit_s = _longest_input_s(config.backbone)
-    if limit_s:
-        kept = [e for e in train_set if e.duration_s <= limit_s]
-        if len(kept) < len(train_set):
-            log(f"{len(train_set) - len(kept)} training utterances over {limit_s:.1f} s left out (the audio encoder "
-                "reads at most that much at once)")
-        train_set = kept
     model_config = ModelConfig(backbone_config=dict(config.backbone), loss_variant=config.loss_variant,
                                data_recipe=dict(config.data_recipe), seed=config.seed, name=config.name)
     model = FrameModel(model_config)
