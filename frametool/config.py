@@ -6,7 +6,7 @@ from pathlib import Path
 
 OUTPUT_FORMATS = ("textgrid", "json", "csv", "tsv")
 DEVICES = ("auto", "cpu", "cuda")
-DEFAULT_MODEL = "tiny-align"  # the bundled model every command uses unless --model says otherwise
+DEFAULT_MODEL = "whisper-align"  # the bundled model every command uses unless --model says otherwise
 MIN_DURATION_S = 0.05  # shortest audio the aligner takes (validate checks the same)
 
 

@@ -168,6 +168,9 @@ def bundle(source: str, name: str = DEFAULT_MODEL, windows: bool = True) -> Path
     (for a model whose long-recording alignment has not held up on held-out long recordings)."""
     model = load_model(source)
     model.config.name = name
+    if not windows and model.backbone.config.audio_encoder == "whisper":
+        raise ModelError("a model on a Whisper encoder keeps its CTC head: it reads at most 30 s at once, so "
+                         "every recording goes through the windows")
     if not windows and model.backbone.config.ctc:
         from dataclasses import replace
 

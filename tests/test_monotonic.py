@@ -113,3 +113,23 @@ def test_a_model_config_carries_its_decoding_settings():
     model = SimpleNamespace(config=SimpleNamespace(decoding={"prior_shift_on_s": 0.0, "ci_temperature": 1.5}))
     assert long_config_for(model) == LongConfig(prior_shift_on_s=0.0)
     assert long_config_for(SimpleNamespace(config=SimpleNamespace(decoding={}))) == LongConfig()
+
+
+def test_a_model_s_ci_pad_widens_its_intervals_by_that_much():
+    import torch
+
+    from frametool.model import FrameModel, ModelConfig
+    from frametool.tasks.align import AlignRequest, align_batch
+    from frametool.text.normalize import tokenize
+    from tests.conftest import tone_speech
+
+    torch.manual_seed(0)
+    model = FrameModel(ModelConfig(backbone_config={"d_model": 32, "n_heads": 2, "enc_layers": 1,
+                                                    "dec_layers": 1})).eval()
+    request = [AlignRequest(tone_speech(1.0), tokenize("one two three"))]
+    plain = align_batch(model, request)[0]
+    model.config.decoding = {"ci_pad_s": 0.05}
+    padded = align_batch(model, request)[0]
+    np.testing.assert_array_equal(plain.start_s, padded.start_s)
+    np.testing.assert_allclose(padded.start_ci_s - plain.start_ci_s, np.tile([-0.05, 0.05], (3, 1)))
+    np.testing.assert_allclose(padded.end_ci_s - plain.end_ci_s, np.tile([-0.05, 0.05], (3, 1)))

@@ -3,6 +3,8 @@ over [prompt tokens; audio frames] (the prompt first, so every frame state is co
 optionally the prompt once more after the audio, whose word states then see the audio too.
 
 Shapes: log-mel (B, Tm, M) at 10 ms -> encoder (B, T, H) at 20 ms -> decoder over (B, L + T [+ L], H).
+The audio encoder is frametool's own (`audio_encoder = "tiny"`) or a Whisper encoder that has heard real
+speech (`"whisper"`, backbones/whisper.py), its states projected to the decoder's width.
 """
 from __future__ import annotations
 

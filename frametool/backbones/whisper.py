@@ -1,4 +1,4 @@
-"""A Whisper-style audio encoder (two convolutions, learned-free sinusoidal positions, pre-norm transformer
+"""A Whisper-style audio encoder (two convolutions, fixed sinusoidal positions, pre-norm transformer
 layers, a final layer norm), built to take the weights of a real-speech Whisper model (tiny.en, base)
 from a CTranslate2 `model.bin`, so frametool's decoder and heads sit on states that have heard real speech.
 
@@ -61,43 +61,9 @@ class WhisperEncoder(nn.Module):
             rows = start[:, None].to(x.device) + torch.arange(T, device=x.device)[None]
             x = x + self.positions[rows.clamp_max(self.shape.positions - 1)]
         attend = mask[:, None, None, :]
-        for i, layer in enumerate(self.layers):
-            x = _int8_step(self._int8[i], layer, x, attend) if self._int8 else layer_step(layer, x, attend)[0]
-        return self.norm(x)
-
-    _int8: list | None = None
-
-    def quantize_int8(self) -> None:
-        """Inference on CPU: every linear layer of the transformer blocks as int8 with dynamic activation
-        quantisation (torch.ao), about 2x less arithmetic; the convolutions, norms and attention stay float."""
-        from torch.ao.quantization import quantize_dynamic
-
-        packed = []
         for layer in self.layers:
-            attn = layer.self_attn
-            linears = nn.ModuleDict({"qkv": nn.Linear(self.shape.dim, 3 * self.shape.dim),
-                                     "out": nn.Linear(self.shape.dim, self.shape.dim),
-                                     "fc1": nn.Linear(self.shape.dim, 4 * self.shape.dim),
-                                     "fc2": nn.Linear(4 * self.shape.dim, self.shape.dim)})
-            with torch.no_grad():
-                for key, (w, b) in {"qkv": (attn.in_proj_weight, attn.in_proj_bias),
-                                    "out": (attn.out_proj.weight, attn.out_proj.bias),
-                                    "fc1": (layer.linear1.weight, layer.linear1.bias),
-                                    "fc2": (layer.linear2.weight, layer.linear2.bias)}.items():
-                    linears[key].weight.copy_(w.float())
-                    linears[key].bias.copy_(b.float())
-            packed.append(quantize_dynamic(linears.float().eval(), {nn.Linear}, dtype=torch.qint8))
-        self._int8 = packed
-
-
-def _int8_step(linears, layer: nn.TransformerEncoderLayer, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
-    """`layer_step` (inference) with the block's linear layers taken from their int8 copies."""
-    B, S, H = x.shape
-    heads = layer.self_attn.num_heads
-    q, k, v = linears["qkv"](layer.norm1(x)).view(B, S, 3, heads, H // heads).permute(2, 0, 3, 1, 4)
-    a = F.scaled_dot_product_attention(q, k, v, attn_mask=attend)
-    x = x + linears["out"](a.transpose(1, 2).reshape(B, S, H))
-    return x + linears["fc2"](F.gelu(linears["fc1"](layer.norm2(x))))
+            x, _ = layer_step(layer, x, attend)
+        return self.norm(x)
 
 
 def shape_of(variables: dict[str, np.ndarray]) -> WhisperShape:

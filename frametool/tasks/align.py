@@ -5,7 +5,7 @@ intensity over the frames; the monotonic decoder turns them into times with 90 %
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -54,8 +54,13 @@ def align_batch(model, requests: list[AlignRequest], decode: str = "median",
         if priors is not None and priors[b] is not None:
             onset = onset + _fit(priors[b][0], n_frames)
             offset = offset + _fit(priors[b][1], n_frames)
-        results.append(decode_words(onset, offset, grid, decode,
-                                    ci_temperature=float(model.config.decoding.get("ci_temperature", 1.0))))
+        times = decode_words(onset, offset, grid, decode,
+                             ci_temperature=float(model.config.decoding.get("ci_temperature", 1.0)))
+        pad_s = float(model.config.decoding.get("ci_pad_s", 0.0))  # calibration measured on dev data
+        if pad_s:
+            times = replace(times, start_ci_s=times.start_ci_s + np.array([-pad_s, pad_s]),
+                            end_ci_s=times.end_ci_s + np.array([-pad_s, pad_s]))
+        results.append(times)
     return results
 
 
