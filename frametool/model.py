@@ -39,7 +39,7 @@ class ModelConfig:
     seed: int = 0
     name: str = DEFAULT_MODEL
     # decoding settings measured for this model on dev data: LongConfig fields (the CTC prior's shifts and
-    # width, ...) and `ci_temperature` (credible-interval calibration)
+    # width, ...) and `ci_pad_s` (its credible intervals widened by this much each side)
     decoding: dict = field(default_factory=dict)
 
 

@@ -90,27 +90,12 @@ def test_words_with_a_pause_between_them_are_not_tied():
     assert times.start_s[1] == pytest.approx(30.5 * 0.02, abs=2e-3)
 
 
-def test_ci_temperature_widens_intervals_and_leaves_boundaries_alone():
-    grid = FrameGrid(0.02, 80)
-    x = np.arange(80)
-    onset = np.stack([-0.5 * ((x - c) / 2.0) ** 2 for c in (10, 40)])
-    offset = np.stack([-0.5 * ((x - c) / 2.0) ** 2 for c in (30, 60)])
-    plain = decode_words(onset, offset, grid)
-    wide = decode_words(onset, offset, grid, ci_temperature=2.0)
-    np.testing.assert_array_equal(plain.start_s, wide.start_s)
-    np.testing.assert_array_equal(plain.end_s, wide.end_s)
-    width = lambda ci: ci[:, 1] - ci[:, 0]  # noqa: E731
-    # a Gaussian's log-density halved: its 90 % interval grows by sqrt(2)
-    np.testing.assert_allclose(width(wide.start_ci_s), np.sqrt(2) * width(plain.start_ci_s), rtol=0.05)
-    assert np.all(width(wide.end_ci_s) > width(plain.end_ci_s))
-
-
 def test_a_model_config_carries_its_decoding_settings():
     from types import SimpleNamespace
 
     from frametool.tasks.long import LongConfig, long_config_for
 
-    model = SimpleNamespace(config=SimpleNamespace(decoding={"prior_shift_on_s": 0.0, "ci_temperature": 1.5}))
+    model = SimpleNamespace(config=SimpleNamespace(decoding={"prior_shift_on_s": 0.0, "ci_pad_s": 0.005}))
     assert long_config_for(model) == LongConfig(prior_shift_on_s=0.0)
     assert long_config_for(SimpleNamespace(config=SimpleNamespace(decoding={}))) == LongConfig()
 

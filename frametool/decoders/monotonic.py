@@ -67,12 +67,9 @@ TIE_FRAMES = 2.0  # chosen on our dev voices (dev-v2, dev-v3), never on ../share
 
 
 def decode_words(onset_logits: np.ndarray, offset_logits: np.ndarray, grid: FrameGrid,
-                 method: str = "median", tie_frames: float = TIE_FRAMES, ci_temperature: float = 1.0) -> WordTimes:
+                 method: str = "median", tie_frames: float = TIE_FRAMES) -> WordTimes:
     """onset_logits, offset_logits (W, T) pointer log-intensities over the grid's valid frames.
-    Adjacent words whose boundaries come out less than `tie_frames` apart share one boundary.
-    `ci_temperature`: the credible intervals are the 5 % and 95 % quantiles of the posterior with its
-    log-density divided by this (> 1 widens them: a model's calibration, measured on dev data); the
-    boundaries themselves do not change."""
+    Adjacent words whose boundaries come out less than `tie_frames` apart share one boundary."""
     if method not in DECODE_METHODS:
         raise ValueError(f"unknown decode method {method!r}; choose from {DECODE_METHODS}")
     W, T = onset_logits.shape
@@ -88,9 +85,6 @@ def decode_words(onset_logits: np.ndarray, offset_logits: np.ndarray, grid: Fram
         hi_off = a[i + 1] if i + 1 < W else T - 1
         start_q[i] = _restricted_quantiles(on[i], lo_on, b[i], quantiles)
         end_q[i] = _restricted_quantiles(off[i], a[i], hi_off, quantiles)
-        if ci_temperature != 1.0:
-            start_q[i, [0, 2]] = _restricted_quantiles(on[i] / ci_temperature, lo_on, b[i], quantiles[[0, 2]])
-            end_q[i, [0, 2]] = _restricted_quantiles(off[i] / ci_temperature, a[i], hi_off, quantiles[[0, 2]])
     if method == "mode":
         start_c, end_c = a + 0.5, b + 0.5
     else:

@@ -44,6 +44,7 @@ def align_batch(model, requests: list[AlignRequest], decode: str = "median",
     with torch.inference_mode():
         logits, out = model(batch, encoded)  # (B, C, W, T)
     logits, frame_mask = logits.float().cpu(), out.frame_mask.cpu()
+    pad_s = float(model.config.decoding.get("ci_pad_s", 0.0))  # interval calibration measured on dev data
     results = []
     for b, request in enumerate(requests):
         n_frames = int(frame_mask[b].sum())
@@ -54,9 +55,7 @@ def align_batch(model, requests: list[AlignRequest], decode: str = "median",
         if priors is not None and priors[b] is not None:
             onset = onset + _fit(priors[b][0], n_frames)
             offset = offset + _fit(priors[b][1], n_frames)
-        times = decode_words(onset, offset, grid, decode,
-                             ci_temperature=float(model.config.decoding.get("ci_temperature", 1.0)))
-        pad_s = float(model.config.decoding.get("ci_pad_s", 0.0))  # calibration measured on dev data
+        times = decode_words(onset, offset, grid, decode)
         if pad_s:
             times = replace(times, start_ci_s=times.start_ci_s + np.array([-pad_s, pad_s]),
                             end_ci_s=times.end_ci_s + np.array([-pad_s, pad_s]))

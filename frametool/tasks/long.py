@@ -61,7 +61,7 @@ def long_config_for(model) -> LongConfig:
     from dataclasses import fields
 
     known = {f.name for f in fields(LongConfig)}
-    chosen = getattr(getattr(model, "config", None), "decoding", None) or {}
+    chosen = getattr(getattr(model, "config", None), "decoding", None) or {}  # stand-in models may have none
     return LongConfig(**{k: v for k, v in chosen.items() if k in known})
 
 
