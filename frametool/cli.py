@@ -109,12 +109,12 @@ def run_align(config: AlignConfig) -> int:
     return summary.exit_code
 
 
-def _with_progress(total: int, work):
+def _with_progress(total: int, work, label: str = "aligning"):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     if not sys.stderr.isatty():
         return work(None)
-    with Progress(TextColumn("aligning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   transient=True) as bar:
         task = bar.add_task("align", total=total)
         return work(lambda n: bar.advance(task, n))
@@ -225,7 +225,11 @@ def import_corpus(
         if layout == "textgrid":
             report = import_textgrid_corpus(corpus, out, tier, alignments)
         elif layout == "pocketsphinx":
-            report = import_untimed_corpus(corpus, out)
+            from frametool.tasks.corpus import discover
+
+            items = discover(str(corpus))
+            report = _with_progress(len(items), lambda progress: import_untimed_corpus(
+                corpus, out, progress=progress, items=items), "importing")
         else:
             report = import_librispeech(corpus, out)
         if not report.rows:

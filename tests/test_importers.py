@@ -151,3 +151,16 @@ def test_pocketsphinx_import_times_words_of_untimed_speech(tmp_path):
     starts = [w["start_s"] for w in row["words"]]
     assert starts == sorted(starts) and all(w["end_s"] > w["start_s"] for w in row["words"])
     assert row["words"][-1]["end_s"] <= row["duration_s"] + 0.02
+
+
+def test_cli_pocketsphinx_import_names_the_files_it_could_not_use(tmp_path):
+    pytest.importorskip("pocketsphinx")
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "bad.wav").write_bytes(b"not audio")
+    (corpus / "bad.lab").write_text("hello there\n")
+    _wav(corpus / "quiet.wav", 1.0)  # no transcript next to it
+    result = CliRunner().invoke(app, ["import", str(corpus), "--out", str(tmp_path / "o"), "--format", "pocketsphinx"])
+    assert result.exit_code == 2
+    assert "no usable utterance" in result.output and "bad.wav" in result.output
+    assert not (tmp_path / "o" / "manifest.jsonl").exists()

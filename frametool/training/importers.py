@@ -139,8 +139,9 @@ def _speaker_of(relative: Path) -> str:
 
 
 def import_untimed_corpus(corpus: Path, out_dir: Path, transcripts: Path | None = None,
-                          set_name: str | None = None, progress=None) -> ImportReport:
-    """Every audio file of `corpus` with a transcript, its words timed by pocketsphinx (silver)."""
+                          set_name: str | None = None, progress=None, items=None) -> ImportReport:
+    """Every audio file of `corpus` (or `items`, its discovered files) with a transcript, its words timed by
+    pocketsphinx (silver). `progress(advance)` is optional."""
     from frametool.audio.io import load_audio
     from frametool.bench.peers import PocketsphinxAligner
     from frametool.errors import InputError
@@ -149,10 +150,9 @@ def import_untimed_corpus(corpus: Path, out_dir: Path, transcripts: Path | None 
 
     aligner = PocketsphinxAligner()
     report = ImportReport()
-    items = discover(str(corpus), transcripts)
-    for n, item in enumerate(items):
+    for item in items if items is not None else discover(str(corpus), transcripts):
         if progress:
-            progress(n, len(items))
+            progress(1)
         try:
             tokens = read_transcript(item)
             samples = load_audio(item.audio).samples
@@ -163,15 +163,19 @@ def import_untimed_corpus(corpus: Path, out_dir: Path, transcripts: Path | None 
         unknown = [w for _, w in pieces if aligner.lacks(w)]
         if unknown and shutil.which("espeak-ng"):
             aligner.add_words(espeak_arpabet(unknown))
+            unknown = [w for w in unknown if aligner.lacks(w)]
         spans = aligner.align(samples, [w for _, w in pieces])
         if spans is None:
-            report.failures.append((str(item.audio), "pocketsphinx could not align its transcript "
-                                                     "(a word outside its dictionary?)"))
+            why = f"words outside its dictionary: {', '.join(sorted(set(unknown)))}" if unknown else \
+                "no alignment found"
+            report.failures.append((str(item.audio), f"pocketsphinx could not align its transcript ({why})"))
             continue
-        words = []
-        for i, token in enumerate(tokens):
-            mine = [span for (j, _), span in zip(pieces, spans) if j == i]
-            words.append((token.text, mine[0][0], mine[-1][1]))
+        start_s: dict[int, float] = {}
+        end_s: dict[int, float] = {}
+        for (i, _), (a, b) in zip(pieces, spans):  # a token spans its spoken words
+            start_s.setdefault(i, a)
+            end_s[i] = b
+        words = [(token.text, start_s[i], end_s[i]) for i, token in enumerate(tokens)]
         text = " ".join(t.text for t in tokens)
         try:
             report.rows.append(_row(item.audio, out_dir, words, _speaker_of(item.relative),
