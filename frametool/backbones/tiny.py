@@ -57,6 +57,15 @@ class TinyConfig:
 
         return FeatureConfig(n_mels=self.n_mels, norm="whisper" if self.audio_encoder == "whisper" else "utterance")
 
+    @property
+    def longest_input_s(self) -> float:
+        """The longest audio the encoder reads at once (0 = no limit): a Whisper encoder's position rows."""
+        if self.audio_encoder != "whisper":
+            return 0.0
+        from frametool.framegrid import FrameGrid
+
+        return FrameGrid(self.frame_shift_s, (self.whisper or {}).get("positions", 1500)).duration_s
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from frametool.audio.features import FeatureConfig
 from frametool.audio.io import load_audio
 from frametool.framegrid import FrameGrid
 from frametool.model import Batch, make_batch
@@ -86,14 +87,13 @@ def prefetched(groups, load, depth: int = 4, workers: int = 4):
 
 
 def batch_from_examples(examples: list[Example], waves: list[np.ndarray], frame_shift_s: float, num_frames,
-                        device: torch.device | str = "cpu", features=None) -> tuple[Batch, torch.Tensor]:
+                        device: torch.device | str = "cpu", features: FeatureConfig = FeatureConfig()
+                        ) -> tuple[Batch, torch.Tensor]:
     """Model inputs and (B, 2, W) targets on `device`: each word's onset and offset frame, IGNORE (-1)
     where there is no word."""
     from frametool.heads.poisson import IGNORE
 
-    from frametool.audio.features import FeatureConfig
-
-    batch = make_batch(waves, [e.tokens for e in examples], features=features or FeatureConfig(), device=device)
+    batch = make_batch(waves, [e.tokens for e in examples], features=features, device=device)
     W = batch.word_mask.shape[1]
     targets = torch.full((len(examples), 2, W), IGNORE, dtype=torch.long)
     lens = num_frames(batch.feat_lens.cpu())

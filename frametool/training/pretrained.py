@@ -65,8 +65,7 @@ def fit_projection(model, teacher, examples, waves, ridge: float = 1e-2) -> floa
         for e, w in zip(examples, waves):
             a = make_batch([w], [e.tokens], features=model.backbone.config.features)
             b = make_batch([w], [e.tokens], features=teacher.backbone.config.features)
-            mask = model.backbone.num_frames(a.feat_lens)
-            T = int(mask[0])
+            T = int(model.backbone.num_frames(a.feat_lens)[0])
             x = model.backbone.whisper(a.feats, torch.ones(1, T, dtype=torch.bool))[0]
             y, _ = teacher.backbone.encode_audio(b.feats, b.feat_lens)
             n = min(T, y.shape[1])

@@ -89,13 +89,6 @@ def _names(names: list[str], shown: int = 6) -> str:
     return ", ".join(items[:shown]) + (f", ... {len(items) - shown} more" if len(items) > shown else "") or "none"
 
 
-def _longest_input_s(backbone: dict) -> float:
-    """The longest training utterance an audio encoder can read at once (0 = no limit)."""
-    if backbone.get("audio_encoder") == "whisper":
-        return (backbone.get("whisper") or {}).get("positions", 1500) * 0.02 - 0.5
-    return 0.0
-
-
 def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -172,7 +165,11 @@ def train(config: TrainConfig, log=print) -> Path:
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     torch.set_num_threads(config.threads)
-    limit_s = _longest_input_s(config.backbone)
+    from frametool.backbones.tiny import TinyConfig
+
+    # training utterances an audio encoder cannot read at once are left out (with half a second to spare)
+    longest_s = TinyConfig(**config.backbone).longest_input_s
+    limit_s = longest_s - 0.5 if longest_s else 0.0
 
     def read_training_set() -> list:
         found = read_manifest(Path(config.train_manifest))
