@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from frametool.config import DEFAULT_MODEL, DEVICES, OUTPUT_FORMATS, AlignConfig
+from frametool.config import DEFAULT_MODEL, DEVICES, EVENT_FORMATS, OUTPUT_FORMATS, AlignConfig
 from frametool.errors import FrametoolError, ModelError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -164,13 +164,70 @@ def diarize(
 
 @app.command()
 def events(
-    audio: List[Path] = typer.Argument(..., help="Audio files."),
-    event: List[str] = typer.Option(..., "--event", help="Event label; repeat for several."),
-    out: str = typer.Option("-", "--out", "-o"),
-    model: str = typer.Option("tiny-events", "--model", "-m"),
+    audio: List[str] = typer.Argument(None, help="Audio files or folders (searched recursively), or - for paths on stdin."),
+    event: Optional[List[str]] = typer.Option(None, "--event", "-e", help="Event label to find; repeat for several (default: every label of the model)."),
+    out: str = typer.Option("-", "--out", "-o", help="Output folder (one file per recording, mirroring the input), or - for JSON lines on stdout."),
+    format: str = typer.Option("json", "--format", "-f", help="json, tsv or csv."),
+    model: str = typer.Option(..., "--model", "-m", help="Bundled event model (bengalese-finch) or a trained model folder (frametool train with an events recipe)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    jobs: int = typer.Option(0, "--jobs", help="CPU threads for the model (0 = all cores)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose output exists (default: skip them)."),
+    list_events: bool = typer.Option(False, "--list-events", help="Print the model's event labels and exit."),
 ) -> None:
-    """When sound events occur (JSON). Needs an event model."""
-    _task_model_or_exit(model, "events")
+    """When sound events occur: onset, offset, 90 % credible intervals and confidence of every event."""
+    from frametool.config import EventsConfig
+    from frametool.tasks.events import load_event_model
+
+    _check_choice("--format", format.lower(), EVENT_FORMATS)
+    _check_choice("--device", device, DEVICES)
+    if jobs < 0:
+        _fail_usage("--jobs must be at least 0 (0 = all cores)")
+    try:
+        loaded = load_event_model(model, device)
+    except ModelError as exc:
+        _fail_usage(str(exc))
+    if list_events:
+        for label in loaded.config.labels:
+            typer.echo(label)
+        raise typer.Exit(0)
+    if not audio:
+        _fail_usage("give audio files or folders (or - for paths on stdin)")
+    config = EventsConfig(corpus=audio[0], out=out, model=model, labels=tuple(event or ()), format=format.lower(),
+                          device=device, jobs=jobs, overwrite=overwrite)
+    raise typer.Exit(run_events(config, audio, loaded))
+
+
+def run_events(config, inputs: List[str], model) -> int:
+    import torch
+
+    from frametool.tasks.corpus import _check_unique, discover
+    from frametool.tasks.events import events_corpus
+
+    if config.jobs:
+        torch.set_num_threads(config.jobs)
+    try:
+        if config.out != "-":
+            out_dir = Path(config.out)
+            if out_dir.exists() and not out_dir.is_dir():
+                raise UsageError(f"--out {out_dir} exists and is not a folder")
+            out_dir.mkdir(parents=True, exist_ok=True)
+        items = _check_unique([item for source in inputs for item in discover(source)])
+        summary = _with_progress(len(items), lambda progress: events_corpus(config, model, progress=progress,
+                                                                             items=items), "detecting")
+    except (FrametoolError, OSError) as exc:
+        _err(str(exc) if isinstance(exc, FrametoolError) else f"{exc.filename or config.out}: {exc.strerror or exc}")
+        return 2
+    rtf = f"{summary.real_time_factor:.4f}" if summary.audio_s else "n/a"
+    _err(f"detected events in {summary.done}, skipped {summary.skipped} (output exists), failed "
+         f"{len(summary.failures)} of {summary.total} files; {summary.audio_s:.1f} s of audio in "
+         f"{summary.wall_s:.1f} s (real-time factor {rtf})")
+    for failure in summary.failures[:20]:
+        _err(f"  failed: {failure.path} [{failure.stage}] {failure.message}")
+    if summary.failures_path:
+        _err(f"failures listed in {summary.failures_path}")
+    if summary.total and summary.done == 0 and summary.skipped == 0:
+        return 2
+    return summary.exit_code
 
 
 def _task_model_or_exit(model: str, task: str) -> None:
@@ -190,11 +247,15 @@ def train(
     overrides: Optional[List[str]] = typer.Argument(None, help="KEY=VALUE overrides of [train] keys."),
 ) -> None:
     """Train a backbone + head from manifests; writes safetensors checkpoints."""
+    from frametool.training.events_train import load_event_recipe, recipe_task, train_events
     from frametool.training.train import load_recipe, train as run_training
 
+    log = lambda line: typer.echo(line, err=True)  # noqa: E731
     try:
-        config = load_recipe(recipe, overrides or [])
-        best = run_training(config, log=lambda line: typer.echo(line, err=True))
+        if recipe_task(recipe) == "events":
+            best = train_events(load_event_recipe(recipe, overrides or []), log=log)
+        else:
+            best = run_training(load_recipe(recipe, overrides or []), log=log)
     except FrametoolError as exc:
         _fail_usage(str(exc))
     typer.echo(str(best))
@@ -204,14 +265,21 @@ def train(
 def import_corpus(
     corpus: Path = typer.Argument(..., help="Corpus you own: audio + TextGrids, LibriSpeech with *.alignment.txt, or audio + transcripts (pocketsphinx)."),
     out: Path = typer.Option(..., "--out", help="Folder for manifest.jsonl (and train.jsonl/dev.jsonl, failures.tsv)."),
-    layout: str = typer.Option("textgrid", "--format", help="textgrid (MFA-style: a TextGrid per audio file), librispeech, or pocketsphinx (transcripts only: words timed by pocketsphinx, silver)."),
-    tier: str = typer.Option("words", "--tier", help="TextGrid interval tier with the words."),
-    alignments: Optional[Path] = typer.Option(None, "--alignments", help="TextGrids kept apart from the audio (mirrored paths)."),
+    layout: str = typer.Option("textgrid", "--format", help="textgrid (MFA-style: a TextGrid per audio file), librispeech, or pocketsphinx (transcripts only: words timed by pocketsphinx, silver); for event models: events-tsv (onset<TAB>offset<TAB>label, also Audacity label tracks), raven (selection tables) or textgrid-events (an interval tier of labels)."),
+    tier: str = typer.Option("words", "--tier", help="TextGrid interval tier with the words (textgrid) or the event labels (textgrid-events; default there: events)."),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="raven: the column holding the label (default: Annotation, Label, Species, Call Type or Class)."),
+    dev_files: int = typer.Option(0, "--dev-files", help="Event layouts: hold out this many recordings as dev.jsonl."),
+    alignments: Optional[Path] = typer.Option(None, "--alignments", help="TextGrids (or event annotation files) kept apart from the audio (mirrored paths)."),
     dev_speakers: int = typer.Option(0, "--dev-speakers", help="Hold out this many speakers as dev.jsonl (train.jsonl gets the rest)."),
     seed: int = typer.Option(0, help="Seed for choosing the dev speakers."),
 ) -> None:
-    """Make a training manifest from a word-aligned corpus, for `frametool train` (real voices)."""
-    _check_choice("--format", layout, ("textgrid", "librispeech", "pocketsphinx"))
+    """Make a training manifest from a word-aligned corpus or from event annotations, for `frametool train`."""
+    from frametool.training.event_import import EVENT_LAYOUTS
+
+    _check_choice("--format", layout, ("textgrid", "librispeech", "pocketsphinx") + EVENT_LAYOUTS)
+    if layout in EVENT_LAYOUTS:
+        raise typer.Exit(_import_events(corpus, out, layout, alignments, "events" if tier == "words" else tier,
+                                        label_column, dev_files, seed))
     if dev_speakers < 0:
         _fail_usage("--dev-speakers must be 0 or more")
     if not corpus.is_dir():
@@ -249,6 +317,36 @@ def import_corpus(
     for name in ("manifest.jsonl", "train.jsonl", "dev.jsonl"):
         if name in written:
             typer.echo(str(written[name]))
+
+
+def _import_events(corpus: Path, out: Path, layout: str, annotations: Optional[Path], tier: str,
+                   label_column: Optional[str], dev_files: int, seed: int) -> int:
+    from frametool.training.event_import import import_event_corpus, write_event_import
+
+    if dev_files < 0:
+        _fail_usage("--dev-files must be 0 or more")
+    if not corpus.is_dir():
+        _fail_usage(f"corpus {corpus} is not a folder")
+    if annotations is not None and not annotations.is_dir():
+        _fail_usage(f"--alignments {annotations} is not a folder")
+    try:
+        report = import_event_corpus(corpus, layout, annotations, tier, label_column)
+        if not report.rows:
+            reasons = "; ".join(f"{p}: {why}" for p, why in report.failures[:3])
+            _fail_usage(f"no usable recording in {corpus}" + (f" ({reasons})" if reasons else ""))
+        written = write_event_import(report, out, dev_files, seed)
+    except FrametoolError as exc:
+        _fail_usage(str(exc))
+    events = sum(len(r["events"]) for r in report.rows)
+    labels = sorted({e[2] for r in report.rows for e in r["events"]})
+    _err(f"imported {len(report.rows)} recordings ({sum(r['duration_s'] for r in report.rows) / 60:.1f} min, "
+         f"{events} events, {len(labels)} labels), skipped {len(report.failures)}")
+    for path, why in report.failures[:10]:
+        _err(f"  {path}: {why}")
+    for name in ("manifest.jsonl", "train.jsonl", "dev.jsonl"):
+        if name in written:
+            typer.echo(str(written[name]))
+    return 0
 
 
 @app.command()
@@ -302,6 +400,29 @@ def bench_accuracy(
         _fail_usage("--peer must be pocketsphinx")
     try:
         report = run_accuracy(corpus, reference, model, peer, decode)
+    except FrametoolError as exc:
+        _fail_usage(str(exc))
+    typer.echo(report.table())
+    if json_out:
+        import json
+
+        typer.echo(json.dumps(report.as_dict()))
+
+
+@bench_app.command("events")
+def bench_events(
+    corpus: Path = typer.Argument(..., help="Folder of recordings (or one file)."),
+    reference: Path = typer.Option(..., "--reference", help="Folder of reference tables <stem>.tsv (onset, offset, label); its manifest.jsonl's annotated_sequences limit scoring to the annotated regions."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Event model to score."),
+    baseline_train: Optional[Path] = typer.Option(None, "--baseline-train", help="Event manifest (frametool import) to fit the energy-threshold baseline on; scored beside the model."),
+    event: Optional[List[str]] = typer.Option(None, "--event", "-e", help="Only these labels (default: all)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object last."),
+) -> None:
+    """Event onset/offset accuracy at 10/20/50/200 ms, event F1 and syllable error rate."""
+    from frametool.bench.events import run_events_bench
+
+    try:
+        report = run_events_bench(corpus, reference, model, baseline_train, list(event or ()) or None)
     except FrametoolError as exc:
         _fail_usage(str(exc))
     typer.echo(report.table())

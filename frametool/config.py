@@ -27,3 +27,20 @@ class AlignConfig:
     max_words_per_s: float = 10.0
     max_duration_s: float = 120.0  # longest recording a model without windows aligns in one piece
     max_recording_s: float = 4 * 3600.0  # longest recording a model with a CTC head aligns (split in segments)
+
+
+EVENT_FORMATS = ("json", "tsv", "csv")
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    corpus: str  # a folder, one audio file, or "-" (paths on stdin)
+    out: str  # a folder, or "-" (JSON lines on stdout)
+    model: str
+    labels: tuple[str, ...] = ()  # () = every label the model knows
+    format: str = "json"
+    device: str = "auto"
+    jobs: int = 0
+    overwrite: bool = False
+    confidence_tier: bool = False  # (TextGrid only; events write JSON/TSV/CSV)
+    max_recording_s: float = 4 * 3600.0

@@ -23,6 +23,7 @@ from frametool.text.tokenizer import PAD, VOCAB
 class TinyConfig:
     n_mels: int = 80
     feature_hop_s: float = 0.01
+    n_fft: int = 400  # STFT window in samples at 16 kHz (25 ms); event models of short sounds use less
     subsample: int = 2  # frames of feature_hop_s * subsample seconds
     d_model: int = 192
     n_heads: int = 4
@@ -55,7 +56,8 @@ class TinyConfig:
         """The log-mel features this backbone reads."""
         from frametool.audio.features import FeatureConfig
 
-        return FeatureConfig(n_mels=self.n_mels, norm="whisper" if self.audio_encoder == "whisper" else "utterance")
+        return FeatureConfig(n_fft=self.n_fft, hop_length=round(self.feature_hop_s * FeatureConfig.sample_rate_hz), n_mels=self.n_mels,
+                             norm="whisper" if self.audio_encoder == "whisper" else "utterance")
 
     @property
     def longest_input_s(self) -> float:

@@ -232,6 +232,42 @@ def _finish(config: AlignConfig, summary: RunSummary) -> None:
             failures_path.unlink()
 
 
+def run_files(config, items: list[CorpusItem], work, progress=None, stdout=None) -> RunSummary:
+    """The corpus loop of a task that reads one file at a time (events, diarize): finished outputs are
+    skipped, `work(item)` -> (Annotation, duration_s) or raises, its output is written atomically (or to
+    stdout for --out -), every failure is recorded and the run goes on, failures.tsv as for align.
+    `config` needs out, overwrite, format and confidence_tier (AlignConfig's meaning)."""
+    summary = RunSummary(total=len(items))
+    out = stdout or sys.stdout
+    started = time.time()
+    for item in items:
+        if _output_exists(config, item):
+            summary.skipped += 1
+        else:
+            try:
+                annotation, duration_s = work(item)
+            except InputError as exc:
+                summary.failures.append(Failure(str(exc.path), exc.stage, exc.problem))
+                annotation = None
+            except (FrametoolError, OSError) as exc:
+                summary.failures.append(Failure(str(item.audio), "input", str(exc)))
+                annotation = None
+            except Exception as exc:  # a model bug on one file must not sink the corpus
+                summary.failures.append(Failure(str(item.audio), "model", f"{type(exc).__name__}: {exc}"))
+                annotation = None
+            if annotation is not None:
+                text = _rendered(config, item, annotation)
+                if isinstance(text, Failure):
+                    summary.failures.append(text)
+                elif not _deliver(config, item, text, duration_s, out, summary):
+                    break
+        if progress:
+            progress(1)
+    summary.wall_s = time.time() - started
+    _finish(config, summary)
+    return summary
+
+
 _WORKER_MODEL = None
 
 

@@ -1,0 +1,131 @@
+"""Events of one label from its three frame channels: activity probability a_k, onset and offset intensities
+λ_k (events per second) on a FrameGrid.
+
+1. Onsets: the onset intensity's local maxima, highest first, each taken when the expected number of onsets
+   in the frames around it (Δ·Σλ over ±`mass_frames`) reaches `onset_mass`, and at least `min_gap_s` from
+   an onset already taken. A run of activity above `activity` that no onset starts gets one at its start.
+2. Each onset's offset: the offset intensity's strongest frame after it, before the next onset and within
+   `max_duration_s`; where that stretch holds less than `offset_mass` expected offsets, the frame where
+   activity falls below `activity`.
+3. An event is kept when its mean activity (its confidence) reaches `activity`.
+Times are frame centres. The 90 % credible interval of an onset (offset) is the 5-95 % range of its
+intensity normalised over the frames between its neighbours (the event's own Poisson posterior given that
+exactly one event lies there).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from frametool.annotation import Item
+from frametool.decoders.peaks import local_maxima, hysteresis
+from frametool.framegrid import FrameGrid
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    activity: float = 0.5
+    onset_mass: float = 0.5
+    mass_frames: int = 3
+    min_gap_s: float = 0.015
+    min_duration_s: float = 0.01
+    max_duration_s: float = 2.0
+    offset_mass: float = 0.3
+    # the model's labels never sound together (one bird's syllables): overlapping events of different labels
+    # keep the most confident one when they overlap by more than `exclusive_overlap` of the shorter
+    exclusive: bool = False
+    exclusive_overlap: float = 0.5
+
+
+def _quantiles(weights: np.ndarray, lo: int, q=(0.05, 0.95)) -> tuple[int, int]:
+    w = np.asarray(weights, dtype=np.float64)
+    total = w.sum()
+    if total <= 0 or not np.isfinite(total):
+        return lo, lo + max(0, len(w) - 1)
+    cdf = np.cumsum(w) / total
+    a = int(np.searchsorted(cdf, q[0]))
+    b = int(np.searchsorted(cdf, q[1]))
+    return lo + min(a, len(w) - 1), lo + min(b, len(w) - 1)
+
+
+def pick_onsets(onset: np.ndarray, dt: float, config: DecodeConfig) -> list[int]:
+    """Frames of the onsets (sorted), by the mass rule of step 1."""
+    T = len(onset)
+    csum = np.concatenate([[0.0], np.cumsum(onset) * dt])
+    w = config.mass_frames
+    gap = max(1, int(round(config.min_gap_s / dt)))
+    peaks = local_maxima(onset)
+    chosen: list[int] = []
+    taken = np.zeros(T, dtype=bool)
+    for p in peaks[np.argsort(-onset[peaks], kind="stable")]:
+        p = int(p)
+        mass = csum[min(T, p + w + 1)] - csum[max(0, p - w)]
+        if mass < config.onset_mass:
+            continue  # peaks are in falling order of height, but mass need not be: keep looking
+        if taken[max(0, p - gap + 1):p + gap].any():
+            continue
+        chosen.append(p)
+        taken[p] = True
+    return sorted(chosen)
+
+
+def decode_events(values: np.ndarray, grid: FrameGrid, label: str, config: DecodeConfig = DecodeConfig()
+                  ) -> list[Item]:
+    """values (T, 3): activity probability, onset and offset intensity per second. -> the label's events."""
+    activity, onset, offset = (np.asarray(values[:, c], dtype=np.float64) for c in range(3))
+    T, dt = len(activity), grid.frame_shift_s
+    onsets = pick_onsets(onset, dt, config)
+    min_frames = max(1, int(round(config.min_duration_s / dt)))
+    for a, b in hysteresis(activity, config.activity, config.activity, min_frames):
+        if not any(a <= o < b for o in onsets):  # sounding, but no onset: it starts where activity rises
+            onsets.append(a)
+    onsets.sort()
+    max_frames = max(min_frames, int(round(config.max_duration_s / dt)))
+    ocsum = np.concatenate([[0.0], np.cumsum(offset) * dt])
+    items: list[Item] = []
+    previous_end = 0
+    for i, start in enumerate(onsets):
+        limit = min(T, onsets[i + 1] + 1 if i + 1 < len(onsets) else T, start + max_frames + 1)
+        lo = start + min_frames
+        if lo >= limit:
+            lo = min(start + 1, T)
+            if lo >= limit:
+                continue
+        if ocsum[limit] - ocsum[lo] >= config.offset_mass:
+            end = lo + int(np.argmax(offset[lo:limit]))
+        else:
+            quiet = np.flatnonzero(activity[start + 1:limit] < config.activity)
+            end = start + 1 + int(quiet[0]) if len(quiet) else limit - 1
+        confidence = float(activity[start:end + 1].mean())
+        if confidence < config.activity:
+            continue
+        on_lo = previous_end
+        on_hi = min(end, onsets[i + 1] if i + 1 < len(onsets) else T)
+        ci_on = _quantiles(onset[on_lo:on_hi], on_lo) if on_hi > on_lo else (start, start)
+        off_hi = onsets[i + 1] + 1 if i + 1 < len(onsets) else min(T, start + max_frames + 1)
+        ci_off = _quantiles(offset[start + 1:off_hi], start + 1) if off_hi > start + 1 else (end, end)
+        centre = lambda k: float(grid.center_s(int(k)))  # noqa: E731
+        items.append(Item(label, centre(start), centre(end),
+                          (min(centre(ci_on[0]), centre(start)), max(centre(ci_on[1]), centre(start))),
+                          (min(centre(ci_off[0]), centre(end)), max(centre(ci_off[1]), centre(end))),
+                          round(confidence, 4)))
+        previous_end = end
+    return items
+
+
+def exclusive(items: list[Item], overlap: float = 0.5) -> list[Item]:
+    """Most confident first, drop events that overlap a kept one (of another label) by more than `overlap`
+    of the shorter's duration."""
+    kept: list[Item] = []
+    for item in sorted(items, key=lambda it: -(it.confidence or 0.0)):
+        clash = False
+        for other in kept:
+            shared = min(item.end_s, other.end_s) - max(item.start_s, other.start_s)
+            shorter = max(1e-9, min(item.end_s - item.start_s, other.end_s - other.start_s))
+            if shared > overlap * shorter:
+                clash = True
+                break
+        if not clash:
+            kept.append(item)
+    return sorted(kept, key=lambda it: it.start_s)

@@ -1,0 +1,296 @@
+"""`frametool train RECIPE.toml` for event models (`[train] task = "events"`).
+
+Each step reads `crops_per_step` random stretches of `window_s` seconds of annotated audio (a stretch is
+centred on a random moment inside an annotated region; frames outside the regions carry no labels and are
+left out of every loss), encodes each once and asks the decoder about every label the model knows:
+activity by BCE, onsets and offsets by the full Poisson NLL (the count is modelled). Every `eval_every`
+steps the dev files are detected whole (as `frametool events` does) and scored; `out_dir/best` keeps the
+checkpoint with the highest onset F1 at 20 ms minus syllable error rate, `out_dir/last` the latest.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from frametool.errors import UsageError
+from frametool.framegrid import FrameGrid
+from frametool.heads.poisson import poisson_nll
+
+
+@dataclass(frozen=True)
+class EventTrainConfig:
+    train_manifest: str
+    dev_manifest: str
+    out_dir: str
+    task: str = "events"
+    name: str = "events"
+    seed: int = 0
+    steps: int = 3000
+    max_minutes: float = 0.0  # stop after this wall time (0 = no limit)
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    crops_per_step: int = 8
+    window_s: float = 3.0
+    eval_every: int = 250
+    save_every: int = 100
+    threads: int = 2
+    activity_weight: float = 1.0
+    noise_p: float = 0.5  # share of crops with white noise added, at 10-40 dB SNR
+    labels: tuple[str, ...] = ()  # default: every label of the training manifest
+    init_from: str = ""
+    backbone: dict = field(default_factory=dict)
+    decoding: dict = field(default_factory=dict)
+    data_recipe: dict = field(default_factory=dict)
+
+
+def recipe_task(path: Path) -> str:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"recipe {path}: {exc}") from None
+    return str(raw.get("train", {}).get("task", "align"))
+
+
+def load_event_recipe(path: Path, overrides: list[str] = ()) -> EventTrainConfig:
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    flat = {**raw.get("train", {}), "backbone": raw.get("backbone", {}), "decoding": raw.get("decoding", {}),
+            "data_recipe": raw.get("data", {})}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"override {item!r} is not KEY=VALUE")
+        try:
+            flat[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            flat[key] = value
+    unknown = set(flat) - {f.name for f in fields(EventTrainConfig)}
+    if unknown:
+        raise UsageError(f"recipe {path}: unknown keys {sorted(unknown)}")
+    for key in ("train_manifest", "dev_manifest", "out_dir"):
+        if key not in flat:
+            raise UsageError(f"recipe {path}: [train] needs {key}")
+    for key in ("train_manifest", "dev_manifest", "out_dir", "init_from"):
+        if flat.get(key) and not Path(flat[key]).is_absolute():
+            flat[key] = str((path.parent / flat[key]).resolve())
+    flat["labels"] = tuple(flat.get("labels", ()))
+    return EventTrainConfig(**flat)
+
+
+@dataclass
+class Recording:
+    id: str
+    samples: np.ndarray
+    events: list[tuple[float, float, str]]
+    regions: list[tuple[float, float]]
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / 16000
+
+
+def load_recordings(manifest: Path) -> list[Recording]:
+    from frametool.audio.io import load_audio
+    from frametool.training.event_import import read_event_manifest
+
+    out = []
+    for row in read_event_manifest(manifest):
+        wave = load_audio(Path(row["audio"]))
+        regions = row["regions"] or [(0.0, wave.duration_s)]
+        out.append(Recording(row["id"], wave.samples, row["events"], regions))
+    return out
+
+
+def crop_targets(rec: Recording, start_s: float, num_frames: int, shift_s: float, labels: list[str]):
+    """Targets of one crop on its FrameGrid: (C, T) activity, (T,) annotated mask, per label the onset and
+    offset frames."""
+    grid = FrameGrid(shift_s, num_frames, start_s)
+    centres = grid.center_s(np.arange(num_frames))
+    annotated = np.zeros(num_frames, dtype=bool)
+    for a, b in rec.regions:
+        annotated |= (centres >= a) & (centres < b)
+    activity = np.zeros((len(labels), num_frames), dtype=np.float32)
+    onsets: list[list[int]] = [[] for _ in labels]
+    offsets: list[list[int]] = [[] for _ in labels]
+    index = {label: c for c, label in enumerate(labels)}
+    end_s = grid.start_s(num_frames)
+    for on, off, label in rec.events:
+        c = index.get(label)
+        if c is None or off <= start_s or on >= end_s:
+            continue
+        activity[c][(centres >= on) & (centres < off)] = 1.0
+        if start_s <= on < end_s and annotated[grid.frame_of(on)]:
+            onsets[c].append(grid.frame_of(on))
+        if start_s < off <= end_s and annotated[grid.frame_of(off - 1e-6)]:
+            offsets[c].append(grid.frame_of(off - 1e-6))
+    return activity, annotated, onsets, offsets
+
+
+def _frames_tensor(lists: list[list[int]]) -> torch.Tensor:
+    n = max(1, max(len(x) for x in lists))
+    out = torch.full((len(lists), n), -1, dtype=torch.long)
+    for r, x in enumerate(lists):
+        out[r, : len(x)] = torch.tensor(x, dtype=torch.long)
+    return out
+
+
+def make_step_batch(recordings: list[Recording], weights: np.ndarray, config: EventTrainConfig, model,
+                    labels: list[str], rng: random.Random, np_rng: np.random.Generator):
+    from frametool.audio.features import log_mel
+
+    features = model.backbone.config.features
+    shift = model.frame_shift_s
+    window = int(round(config.window_s / shift))
+    per_frame = int(round(shift * features.sample_rate_hz))
+    waves, starts, chosen = [], [], []
+    for _ in range(config.crops_per_step):
+        rec = recordings[int(np_rng.choice(len(recordings), p=weights))]
+        lengths = np.array([b - a for a, b in rec.regions])
+        a, b = rec.regions[int(np_rng.choice(len(lengths), p=lengths / lengths.sum()))]
+        moment = rng.uniform(a, b)
+        total_frames = len(rec.samples) // per_frame
+        first = int(round((moment - rng.uniform(0, config.window_s)) / shift))
+        first = max(0, min(first, total_frames - window))
+        piece = rec.samples[first * per_frame:(first + window) * per_frame].astype(np.float32)
+        if rng.random() < config.noise_p:
+            rms = float(np.sqrt(np.mean(piece ** 2)) + 1e-8)
+            snr_db = rng.uniform(10, 40)
+            piece = piece + np_rng.standard_normal(len(piece)).astype(np.float32) * rms / 10 ** (snr_db / 20)
+        waves.append(piece)
+        starts.append(first * shift)
+        chosen.append(rec)
+    n = max(len(w) for w in waves)
+    audio = torch.zeros(len(waves), n)
+    for i, w in enumerate(waves):
+        audio[i, : len(w)] = torch.from_numpy(w)
+    feats = log_mel(audio, features)
+    feat_lens = torch.tensor([max(1, len(w) // features.hop_length) for w in waves])
+    for i, w in enumerate(waves):  # a short file: its own normalisation, zero padding
+        if len(w) < n:
+            feats[i] = 0.0
+            feats[i, : feat_lens[i]] = log_mel(audio[i: i + 1, : len(w)], features)[0, : feat_lens[i]]
+    T = int(model.backbone.num_frames(torch.tensor(feats.shape[1])))
+    act, ann, on, off = [], [], [], []
+    for rec, start in zip(chosen, starts):
+        a, m, o, f = crop_targets(rec, start, T, shift, labels)
+        act.append(a)
+        ann.append(m)
+        on.extend(o)
+        off.extend(f)
+    activity = torch.from_numpy(np.concatenate(act))  # (B*C, T), rows crop-major like forward_labels
+    annotated = torch.from_numpy(np.stack(ann)).repeat_interleave(len(labels), dim=0)
+    return feats, feat_lens, activity, annotated, _frames_tensor(on), _frames_tensor(off)
+
+
+def event_loss(model, batch, labels: list[str], config: EventTrainConfig) -> tuple[torch.Tensor, dict]:
+    feats, feat_lens, activity, annotated, onsets, offsets = batch
+    values, mask = model(feats, feat_lens, labels)  # (B, C, T, 3)
+    values = values.flatten(0, 1)  # rows crop-major, as the targets
+    mask = mask.repeat_interleave(len(labels), dim=0)
+    scored = mask & annotated[:, : mask.shape[1]]
+    target = activity[:, : mask.shape[1]]
+    bce = F.binary_cross_entropy_with_logits(values[..., 0], target, reduction="none")
+    bce = (bce * scored).sum() / scored.sum().clamp_min(1)
+    shift = model.frame_shift_s
+    onset = poisson_nll(values[..., 1], scored, onsets, shift, "full")
+    offset = poisson_nll(values[..., 2], scored, offsets, shift, "full")
+    total = config.activity_weight * bce + onset + offset
+    return total, {"bce": bce.item(), "onset": onset.item(), "offset": offset.item()}
+
+
+def evaluate(model, recordings: list[Recording]) -> dict:
+    from frametool.bench.events import Event, EventCounts, score_file
+    from frametool.tasks.events import detect
+
+    model.eval()
+    counts = EventCounts()
+    for rec in recordings:
+        items = detect(model, rec.samples)
+        counts.add(score_file([Event(lab, a, b) for a, b, lab in rec.events],
+                              [Event(it.label, it.start_s, it.end_s) for it in items], rec.regions))
+    model.train()
+    return counts.summary()
+
+
+def train_events(config: EventTrainConfig, log=print) -> Path:
+    from frametool.tasks.events import EventModel, EventModelConfig, load_event_model, save_event_model
+
+    torch.manual_seed(config.seed)
+    rng, np_rng = random.Random(config.seed), np.random.default_rng(config.seed)
+    torch.set_num_threads(config.threads)
+    train = load_recordings(Path(config.train_manifest))
+    dev = load_recordings(Path(config.dev_manifest))
+    if not train:
+        raise UsageError(f"training manifest {config.train_manifest} has no recordings")
+    labels = list(config.labels) or sorted({lab for rec in train for _, _, lab in rec.events})
+    weights = np.array([sum(b - a for a, b in rec.regions) for rec in train])
+    weights = weights / weights.sum()
+    model_config = EventModelConfig(backbone_config=config.backbone, labels=tuple(labels),
+                                    window_s=config.window_s, decoding=dict(config.decoding),
+                                    data_recipe={**config.data_recipe, "train_manifest": config.train_manifest,
+                                                 "dev_manifest": config.dev_manifest},
+                                    seed=config.seed, name=config.name)
+    model = EventModel(model_config)
+    if config.init_from:
+        start = load_event_model(config.init_from)
+        model.load_state_dict(start.state_dict())
+    model.train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    def lr_at(step: int) -> float:
+        if step < config.warmup_steps:
+            return config.lr * (step + 1) / config.warmup_steps
+        progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+        return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+    out = Path(config.out_dir)
+    best_score, best_step = -math.inf, -1
+    started = time.time()
+    log(f"events: {len(train)} training / {len(dev)} dev recordings, labels {', '.join(labels)}; "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
+    running: dict[str, float] = {}
+    step = 0
+    for step in range(1, config.steps + 1):
+        for group in optimiser.param_groups:
+            group["lr"] = lr_at(step - 1)
+        batch = make_step_batch(train, weights, config, model, labels, rng, np_rng)
+        loss, parts = event_loss(model, batch, labels, config)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        for k, v in parts.items():
+            running[k] = 0.98 * running.get(k, v) + 0.02 * v
+        minutes = (time.time() - started) / 60
+        out_of_time = config.max_minutes and minutes >= config.max_minutes
+        if step % config.save_every == 0:
+            save_event_model(model, out / "last")
+        if step % config.eval_every == 0 or step == config.steps or out_of_time:
+            scores = evaluate(model, dev)
+            score = scores["onset_f1_20ms"] - scores["syllable_error_rate"]
+            better = score > best_score
+            if better:
+                best_score, best_step = score, step
+                save_event_model(model, out / "best")
+            log(f"step {step} ({minutes:.1f} min) loss bce {running['bce']:.3f} onset {running['onset']:.2f} "
+                f"offset {running['offset']:.2f} | dev onset F1@20ms {scores['onset_f1_20ms']:.4f} "
+                f"SER {scores['syllable_error_rate']:.4f} offsets@20ms {scores['offset_within_20ms']:.4f}"
+                + (" *best" if better else ""))
+        if out_of_time:
+            log(f"stopping at {config.max_minutes:g} minutes")
+            break
+    save_event_model(model, out / "last")
+    log(f"best step {best_step} (dev onset F1@20ms - SER = {best_score:.4f})")
+    return out / "best"
+
+
+def with_decoding(config: EventTrainConfig, **changes) -> EventTrainConfig:
+    return replace(config, decoding={**config.decoding, **changes})
