@@ -22,7 +22,7 @@ def thinker_3b_config():
     return Qwen2_5OmniThinkerConfig(
         audio_config=dict(num_mel_bins=128, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120,
                           d_model=1280, output_dim=2048, n_window=100, max_source_positions=1500),
-        vision_config=dict(depth=32, hidden_size=1280, intermediate_size=5120, num_heads=16, out_hidden_size=2048,
+        vision_config=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=2048,
                            fullatt_block_indexes=[7, 15, 23, 31], patch_size=14, spatial_merge_size=2,
                            temporal_patch_size=2, in_channels=3),
         text_config=dict(vocab_size=151936, hidden_size=2048, intermediate_size=11008, num_hidden_layers=36,
