@@ -159,3 +159,20 @@ def test_a_missing_or_empty_checkpoint_folder_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="empty.*no config.json"):
         qwen_model(tmp_path / "empty")
+
+
+def test_a_whole_qwen_omni_checkpoint_gives_its_thinker(tmp_path):
+    import json
+
+    from frametool.backbones.qwen_shapes import make_toy_full_checkpoint
+
+    folder = make_toy_full_checkpoint(tmp_path / "omni")
+    assert json.loads((folder / "config.json").read_text())["model_type"] == "qwen2_5_omni"
+    model = qwen_model(folder).eval()
+    from safetensors.torch import load_file
+
+    saved = load_file(str(folder / "model.safetensors"))
+    key = "thinker.model.layers.0.mlp.up_proj.weight"  # the releases' layout of the weights
+    assert torch.equal(model.backbone.thinker.model.language_model.layers[0].mlp.up_proj.weight, saved[key])
+    with torch.no_grad():
+        assert model(model.make_batch(WAVES, TEXTS))[1].frame_mask.sum(1).tolist() == [50, 30]

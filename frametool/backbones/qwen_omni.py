@@ -12,6 +12,7 @@ placeholders per row -> decoder states (B, S, H) -> frames (B, T, H), words (B, 
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -90,8 +91,16 @@ def load_thinker(folder: Path | str, dtype: torch.dtype = torch.float32, attn_im
         raise ModelError(f"Qwen2.5-Omni checkpoint folder {folder} has no config.json")
     _quiet_transformers()
     try:
-        thinker = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
-            str(folder), dtype=dtype, local_files_only=True, attn_implementation=attn_implementation)
+        if json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type") == "qwen2_5_omni":
+            # a whole Qwen2.5-Omni download (thinker + talker + vocoder): only its thinker is built and read
+            from transformers import Qwen2_5OmniForConditionalGeneration
+
+            thinker = Qwen2_5OmniForConditionalGeneration.from_pretrained(
+                str(folder), dtype=dtype, local_files_only=True, attn_implementation=attn_implementation,
+                enable_audio_output=False).thinker
+        else:
+            thinker = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
+                str(folder), dtype=dtype, local_files_only=True, attn_implementation=attn_implementation)
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot load Qwen2.5-Omni from {folder}: {exc}") from None

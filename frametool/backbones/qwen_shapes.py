@@ -79,3 +79,17 @@ def make_toy_checkpoint(folder: Path, seed: int = 0, **sizes) -> Path:
     thinker.save_pretrained(str(folder))
     toy_tokenizer().save_pretrained(str(folder))
     return folder
+
+
+def make_toy_full_checkpoint(folder: Path, seed: int = 0) -> Path:
+    """A toy *whole* Qwen2.5-Omni checkpoint as the releases lay it out (config model_type "qwen2_5_omni",
+    weights under "thinker."), without its talker (enable_audio_output false). -> folder."""
+    import torch
+    from transformers import Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration
+
+    torch.manual_seed(seed)
+    config = Qwen2_5OmniConfig(thinker_config=thinker_toy_config().to_dict(), enable_audio_output=False)
+    Qwen2_5OmniForConditionalGeneration(config).save_pretrained(str(folder))
+    toy_tokenizer().save_pretrained(str(folder))
+    torch.save({}, Path(folder) / "spk_dict.pt")  # the talker's voices, which a release ships and the loader reads
+    return Path(folder)
