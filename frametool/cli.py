@@ -206,7 +206,10 @@ def train(
         best = run_training(config, log=lambda line: typer.echo(line, err=True))
     except FrametoolError as exc:
         _fail_usage(str(exc))
-    typer.echo(str(best))
+    import os
+
+    if os.environ.get("RANK", "0") == "0":  # under accelerate launch, the main process answers
+        typer.echo(str(best))
 
 
 @app.command("import")

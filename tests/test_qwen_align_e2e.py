@@ -72,3 +72,20 @@ def test_a_qwen_recipe_without_model_path_is_refused(tmp_path):
                       f'out_dir = "{tmp_path / "run"}"\n[backbone]\nkind = "qwen2.5-omni"\n')
     result = runner.invoke(cli.app, ["train", str(recipe)])
     assert result.exit_code == 2 and "model_path" in result.output
+
+
+def test_the_shipped_qwen_recipes_and_accelerate_configs_read():
+    import pytest
+
+    from frametool.backbones.qwen_omni import QwenConfig
+    from frametool.training.train import backbone_of, load_recipe
+    from tests.conftest import REPO
+
+    recipes = sorted((REPO / "recipes").glob("qwen-*.toml"))
+    assert recipes
+    for recipe in recipes:
+        kind, fields = backbone_of(load_recipe(recipe))
+        assert kind == "qwen2.5-omni" and QwenConfig(**fields).model_path
+    yaml = pytest.importorskip("yaml")
+    configs = sorted((REPO / "recipes" / "accelerate").glob("*.yaml"))
+    assert {yaml.safe_load(c.read_text())["distributed_type"] for c in configs} == {"MULTI_GPU", "FSDP"}
