@@ -55,3 +55,37 @@ def test_two_processes_train_on_different_data_end_with_the_same_weights_and_res
     logs = [json.loads((tmp_path / "run" / "data-log" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [len(log["audio"]) for log in logs] == [2, 2]  # steps 4 and 5 only
     assert logs[0]["weights_sha256"] == logs[1]["weights_sha256"] != seen_digest
+
+
+def test_batch_groups_are_shared_out_evenly():
+    from frametool.training.distributed import shard
+
+    groups = list(range(7))
+    assert [shard(groups, r, 3) for r in range(3)] == [[0, 3], [1, 4], [2, 5]]  # group 6 would leave ranks unequal
+    assert shard(groups, 0, 1) == groups
+
+
+def test_only_a_launch_selects_the_accelerate_runtime(monkeypatch):
+    from frametool.training.distributed import launched_by_accelerate
+
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert not launched_by_accelerate()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert launched_by_accelerate()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")
+    assert launched_by_accelerate()
+
+
+def test_one_process_accumulates_gradients_over_batches(tmp_path, monkeypatch):
+    from frametool.training.train import load_recipe, train
+
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    lines = []
+    train(load_recipe(__import__("pathlib").Path(_recipe(tmp_path, steps=2, gradient_accumulation_steps=3))),
+          log=lines.append)
+    log = json.loads((tmp_path / "run" / "data-log" / "rank0.json").read_text())
+    assert log["world_size"] == 1 and len(log["audio"]) == 6  # 2 optimizer steps x 3 batches
+    assert "1 process(es); 3 batch(es) per optimizer step" in lines

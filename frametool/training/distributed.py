@@ -19,8 +19,9 @@ import torch
 
 
 def launched_by_accelerate() -> bool:
-    """True inside `accelerate launch` (it sets ACCELERATE_* variables) or any torchrun-style launch."""
-    return any(k.startswith("ACCELERATE_") for k in os.environ) or int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """True inside `accelerate launch` (both its launchers set ACCELERATE_MIXED_PRECISION) or any
+    torchrun-style launch of several processes."""
+    return "ACCELERATE_MIXED_PRECISION" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def shard(groups: list, rank: int, world_size: int) -> list:
