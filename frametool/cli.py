@@ -76,6 +76,7 @@ def run_align(config: AlignConfig) -> int:
 
     from frametool.tasks.runner import align_corpus
     from frametool.tasks.corpus import discover
+    from frametool.tasks.sharded import align_corpus_sharded, launched_ranks, process_group_barrier
 
     if config.jobs and config.workers == 1:
         torch.set_num_threads(config.jobs)
@@ -86,7 +87,15 @@ def run_align(config: AlignConfig) -> int:
                 raise UsageError(f"--out {out_dir} exists and is not a folder")
             out_dir.mkdir(parents=True, exist_ok=True)
         items = discover(config.corpus, config.transcripts)
-        summary = _with_progress(len(items), lambda progress: align_corpus(config, progress=progress, items=items))
+        rank, world_size, local_rank = launched_ranks()
+        if world_size > 1:  # under accelerate launch: this process's share (tasks/sharded.py)
+            if torch.cuda.is_available() and config.device != "cpu":
+                torch.cuda.set_device(local_rank)
+            summary = align_corpus_sharded(config, rank, world_size, process_group_barrier(), items)
+            if rank != 0:
+                return summary.exit_code  # rank 0 reports for the whole corpus
+        else:
+            summary = _with_progress(len(items), lambda progress: align_corpus(config, progress=progress, items=items))
     except (UsageError, ModelError) as exc:
         _err(str(exc))
         return 2
@@ -258,7 +267,10 @@ def train(
             best = run_training(load_recipe(recipe, overrides or []), log=log)
     except FrametoolError as exc:
         _fail_usage(str(exc))
-    typer.echo(str(best))
+    import os
+
+    if os.environ.get("RANK", "0") == "0":  # under accelerate launch, the main process answers
+        typer.echo(str(best))
 
 
 @app.command("import")

@@ -24,6 +24,7 @@ from frametool.text.tokenizer import PAD, VOCAB, encode_words
 
 BUNDLED_DIR = Path(__file__).parent / "models"
 WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
+QWEN_THINKER_DIR = "thinker"  # a fully fine-tuned Qwen thinker, inside its model folder
 
 
 @dataclass
@@ -85,30 +86,65 @@ def make_batch(waveforms: list[np.ndarray], transcripts: list[list[Token]],
                  word_mask.to(device))
 
 
+BACKBONES = ("tiny", "qwen2.5-omni")
+QWEN = "qwen2.5-omni"
+
+
 class FrameModel(nn.Module):
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, dtype: torch.dtype | None = None,
+                 backbone_folder: Path | None = None) -> None:
+        """`dtype`, `backbone_folder`: a Qwen backbone's weight type and the folder its thinker is read from
+        (default: backbone_config.model_path; a full fine-tune's checkpoint holds its own copy)."""
         super().__init__()
-        if config.backbone != "tiny":
-            raise ModelError(f"backbone {config.backbone!r} cannot be built by FrameModel")
+        if config.backbone not in BACKBONES:
+            raise ModelError(f"backbone {config.backbone!r} cannot be built by FrameModel ({', '.join(BACKBONES)})")
         self.config = config
-        self.backbone = TinyAudioLM(TinyConfig(**config.backbone_config))
-        self.head = PointerHead(self.backbone.config.d_model, len(config.channels))
+        if config.backbone == QWEN:
+            from frametool.backbones.qwen_omni import QwenConfig, QwenOmniBackbone
+
+            self.backbone = QwenOmniBackbone.from_config(QwenConfig(**config.backbone_config),
+                                                         dtype or torch.float32, backbone_folder)
+            hidden = self.backbone.hidden_size
+        else:
+            self.backbone = TinyAudioLM(TinyConfig(**config.backbone_config))
+            hidden = self.backbone.config.d_model
+        self.head = PointerHead(hidden, len(config.channels))
+
+    def make_batch(self, waveforms: list[np.ndarray], transcripts: list[list[Token]], device="cpu",
+                   with_features: bool = True):
+        """This model's inputs for 16 kHz waveforms and tokenised transcripts (see `make_batch`)."""
+        if self.config.backbone == QWEN:
+            return self.backbone.make_batch(waveforms, transcripts, device)
+        return make_batch(waveforms, transcripts, self.backbone.config.features, device, with_features)
 
     def forward(self, batch: Batch, encoded: tuple[torch.Tensor, torch.Tensor] | None = None
                 ) -> tuple[torch.Tensor, BackboneOutput]:
         """-> (B, C, W, T) pointer log-intensities and the backbone output. `encoded`: the audio encoder's
         states and frame mask for `batch.feats`, when they were computed already (they are not recomputed)."""
+        if self.config.backbone == QWEN:
+            out = self.backbone(batch)
+            dtype = self.head.query.weight.dtype  # a bf16 thinker under an fp32 head
+            return self.head(out.words.to(dtype), out.frames.to(dtype)), out
         out = self.backbone(batch.feats, batch.feat_lens, batch.ids, batch.word_index,
                             batch.word_last, batch.word_mask, encoded)
         return self.head(out.words, out.frames), out
 
 
-def save_model(model: FrameModel, folder: Path, dtype: torch.dtype | None = None) -> None:
-    """Weights (optionally cast, e.g. float16 for the bundled copy) + config.json, written atomically."""
+def save_model(model: FrameModel, folder: Path, dtype: torch.dtype | None = None,
+               state: dict | None = None) -> None:
+    """Weights (optionally cast, e.g. float16 for the bundled copy) + config.json, written atomically.
+    `state`: the full state dict when it is not the model's own (gathered from FSDP shards).
+    A Qwen backbone's thinker goes to `folder/thinker` in its own format (full fine-tuning) or stays in its
+    model_path (LoRA: only the adapters change, and they are saved with the head)."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to(dtype or v.dtype).contiguous() for k, v in model.state_dict().items()}
+    state = model.state_dict() if state is None else state
+    if model.config.backbone == QWEN:
+        from frametool.backbones.qwen_omni import save_thinker
+
+        state = save_thinker(model.backbone, folder / QWEN_THINKER_DIR, state, dtype)
+    state = {k: v.detach().to(dtype or v.dtype).contiguous() for k, v in state.items()}
     tmp = folder / (WEIGHTS_FILE + ".tmp")
     save_file(state, str(tmp), metadata={"format": "pt"})
     tmp.replace(folder / WEIGHTS_FILE)
@@ -150,16 +186,27 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> FrameM
         raw["channels"] = tuple(raw.get("channels", ("onset", "offset")))
         raw.pop("absent_slot", None)  # earlier models had a "word not in this audio" slot; it is not read
         config = ModelConfig(**raw)
-        model = FrameModel(config)
+        target = resolve_device(device)
+        if config.backbone == QWEN:  # bf16 on a GPU; the thinker of a full fine-tune from its own folder
+            own = folder / QWEN_THINKER_DIR
+            model = FrameModel(config, torch.bfloat16 if target.type == "cuda" else torch.float32,
+                               own if own.is_dir() else None)
+        else:
+            model = FrameModel(config)
     except (ValueError, TypeError, AttributeError) as exc:
         raise ModelError(f"model folder {folder}: {CONFIG_FILE} is not a frametool model config ({exc})") from None
     state = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items() if not k.startswith("head.absent.")}
     try:
-        model.load_state_dict(state)
+        if config.backbone == QWEN:
+            from frametool.backbones.qwen_omni import load_own_weights
+
+            load_own_weights(model, state)
+        else:
+            model.load_state_dict(state)
     except RuntimeError as exc:
         raise ModelError(f"model folder {folder}: weights do not match its config.json ({exc})") from None
     model.eval()
-    return model.to(resolve_device(device))
+    return model.to(target)
 
 
 def bundle(source: str, name: str = DEFAULT_MODEL, windows: bool = True) -> Path:

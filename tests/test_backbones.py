@@ -1,4 +1,4 @@
-"""Backbones at toy size: frametool's tiny audio LM and the real Qwen2.5-Omni thinker classes."""
+"""Backbones at toy size: frametool's tiny audio LM (the Qwen2.5-Omni thinker: test_qwen_backbone.py)."""
 import torch
 
 from frametool.backbones.tiny import TinyAudioLM, TinyConfig
@@ -45,47 +45,6 @@ def test_padding_does_not_change_an_utterance():
     o1 = model(solo.feats, solo.feat_lens, solo.ids, solo.word_index, solo.word_last, solo.word_mask)
     o2 = model(pair.feats, pair.feat_lens, pair.ids, pair.word_index, pair.word_last, pair.word_mask)
     assert torch.allclose(o1.frames[0], o2.frames[0, :25], atol=1e-4)
-
-
-def toy_thinker():
-    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
-
-    config = Qwen2_5OmniThinkerConfig(
-        vision_start_token_id=151652, vision_end_token_id=151653,
-        audio_config=dict(num_mel_bins=16, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32,
-                          d_model=16, output_dim=32, n_window=50, max_source_positions=1500),
-        vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
-                           fullatt_block_indexes=[0]),
-        text_config=dict(vocab_size=151700, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1,
-                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                          "mrope_section": [2, 3, 3]}))
-    torch.manual_seed(0)
-    return Qwen2_5OmniThinkerForConditionalGeneration(config).eval()
-
-
-def test_qwen_omni_thinker_gives_frame_states_at_25_hz():
-    from frametool.backbones.qwen_omni import QwenOmniBackbone
-
-    backbone = QwenOmniBackbone(toy_thinker())
-    lengths = torch.tensor([200, 120])  # 2.0 s and 1.2 s of 10 ms features
-    feats = torch.randn(2, 16, 200)
-    feat_mask = (torch.arange(200)[None] < lengths[:, None]).long()
-    prompts = [[11, 12, 13], [21, 22]]
-    ids, mask = backbone.build_input_ids(prompts, lengths)
-    word_last = torch.tensor([[0, 2], [1, 0]])
-    word_mask = torch.tensor([[True, True], [True, False]])
-    with torch.no_grad():
-        out = backbone(ids, mask, feats, feat_mask, word_last, word_mask)
-    assert out.frame_mask.sum(1).tolist() == [50, 30]  # 25 frames per second
-    assert out.frames.shape == (2, 50, 32) and out.words.shape == (2, 2, 32)
-    assert out.frame_shift_s == 0.04
-    # the prompt precedes the audio: changing the prompt changes the frame states
-    ids2, _ = backbone.build_input_ids([[11, 12, 99], [21, 22]], lengths)
-    with torch.no_grad():
-        out2 = backbone(ids2, mask, feats, feat_mask, word_last, word_mask)
-    assert not torch.allclose(out.frames[0], out2.frames[0])
-    assert torch.allclose(out.frames[1], out2.frames[1], atol=1e-5)
 
 
 def test_repeated_prompt_queries_see_the_audio_and_leave_frames_unchanged():

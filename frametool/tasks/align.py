@@ -33,11 +33,9 @@ def align_batch(model, requests: list[AlignRequest], decode: str = "median",
     and frame mask for exactly these samples, when they were computed already. `priors`: per request, log
     prior weights (W, T') of each word's onset and offset frame, added to the pointer's log-intensities
     (frames past T' get the last column)."""
-    from frametool.model import make_batch
-
     device = next(model.parameters()).device
-    batch = make_batch([r.samples for r in requests], [r.tokens for r in requests], device=device,
-                       with_features=encoded is None, features=model.backbone.config.features)
+    batch = model.make_batch([r.samples for r in requests], [r.tokens for r in requests], device=device,
+                             with_features=encoded is None)  # the model's own inputs (tiny or Qwen)
     if encoded is not None and encoded[0].shape[:2] != (len(requests), int(model.backbone.num_frames(
             batch.feat_lens).max())):
         raise ValueError("encoder states given for other audio than the batch's")

@@ -135,14 +135,15 @@ def _write_failures(path: Path, failures: list[Failure]) -> None:
 
 
 def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
-                 items: list[CorpusItem] | None = None) -> RunSummary:
+                 items: list[CorpusItem] | None = None, finish: bool = True) -> RunSummary:
     """Align every file of `config.corpus` (or the given `items`); returns what happened.
-    `progress(advance)` is optional."""
+    `progress(advance)` is optional. `finish=False`: failures.tsv is left to the caller (one shard of a
+    corpus that several processes align: tasks/sharded.py merges their failures)."""
     from frametool.model import load_model
 
     items = discover(config.corpus, config.transcripts) if items is None else items
     if config.workers > 1:
-        return _align_in_workers(config, items, progress, stdout)
+        return _align_in_workers(config, items, progress, stdout, finish)
     summary = RunSummary(total=len(items))
     out = stdout or sys.stdout
     model = model or load_model(config.model, config.device)
@@ -214,7 +215,8 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
             flush()
     flush()
     summary.wall_s = time.time() - started
-    _finish(config, summary)
+    if finish:
+        _finish(config, summary)
     return summary
 
 
@@ -298,7 +300,7 @@ def _align_file(item: CorpusItem, config: AlignConfig):
     return text if isinstance(text, Failure) else (text, _flagged(annotation), wave.duration_s)
 
 
-def _align_in_workers(config: AlignConfig, items: list[CorpusItem], progress, stdout) -> RunSummary:
+def _align_in_workers(config: AlignConfig, items: list[CorpusItem], progress, stdout, finish: bool = True) -> RunSummary:
     """`config.workers` processes align whole files (each with its share of the CPU threads); this process
     skips finished outputs, writes every output in corpus order and keeps the failures, as a one-process
     run does. Outputs are a one-process run's with batch size 1, up to float rounding (other thread counts)."""
@@ -354,5 +356,6 @@ def _align_in_workers(config: AlignConfig, items: list[CorpusItem], progress, st
         for _, future in pending:
             future.cancel()
     summary.wall_s = time.time() - started
-    _finish(config, summary)
+    if finish:
+        _finish(config, summary)
     return summary

@@ -87,13 +87,17 @@ def prefetched(groups, load, depth: int = 4, workers: int = 4):
 
 
 def batch_from_examples(examples: list[Example], waves: list[np.ndarray], frame_shift_s: float, num_frames,
-                        device: torch.device | str = "cpu", features: FeatureConfig = FeatureConfig()
-                        ) -> tuple[Batch, torch.Tensor]:
+                        device: torch.device | str = "cpu", features: FeatureConfig = FeatureConfig(),
+                        make=None) -> tuple[Batch, torch.Tensor]:
     """Model inputs and (B, 2, W) targets on `device`: each word's onset and offset frame, IGNORE (-1)
-    where there is no word."""
+    where there is no word. `make(waves, transcripts, device)`: the model's own input builder (default:
+    the tiny backbone's `make_batch` with `features`)."""
     from frametool.heads.poisson import IGNORE
 
-    batch = make_batch(waves, [e.tokens for e in examples], features=features, device=device)
+    if make is None:
+        batch = make_batch(waves, [e.tokens for e in examples], features=features, device=device)
+    else:
+        batch = make(waves, [e.tokens for e in examples], device)
     W = batch.word_mask.shape[1]
     targets = torch.full((len(examples), 2, W), IGNORE, dtype=torch.long)
     lens = num_frames(batch.feat_lens.cpu())

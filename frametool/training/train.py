@@ -5,6 +5,7 @@ Checkpoints (safetensors + config.json) go to `out_dir/last` every `save_every` 
 """
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -22,6 +23,8 @@ from frametool.model import FrameModel, ModelConfig, save_model
 from frametool.tasks.align import AlignRequest
 from frametool.training.data import batch_from_examples, batches, load_waves, prefetched, read_manifest
 from frametool.training.specaug import FeatureAugment, augment_features
+
+STATE_DIR, TRAINER_STATE = "state", "trainer.json"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,13 @@ class TrainConfig:
     encoder_lr_scale: float = 1.0  # learning rate of the Whisper encoder's parameters / lr
     data_recipe: dict = field(default_factory=dict)
     feature_augment: dict = field(default_factory=dict)  # FeatureAugment fields ([feature_augment] table)
+    # --- the Qwen backbone and training at scale (training/distributed.py) ---
+    # [backbone] kind = "qwen2.5-omni" with model_path = a local Qwen2.5-Omni folder (QwenConfig fields);
+    # without `kind` the table holds TinyConfig fields
+    gradient_accumulation_steps: int = 1  # optimizer steps every N batches (per process)
+    head_lr: float = 0.0  # learning rate of the pointer head (0 = lr); a fine-tuned LM wants lr ~1e-6
+    resume: bool = False  # continue from out_dir/state (saved every save_every steps under accelerate launch)
+    data_log: bool = False  # each process writes the audio it trained on and its final weights' digest
 
 
 def identity_init_new_layers(model: torch.nn.Module, missing: list[str]) -> list[str]:
@@ -109,6 +119,9 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
     if unknown:
         raise UsageError(f"recipe {path}: unknown keys {sorted(unknown)}")
     base = path.parent
+    model_path = flat["backbone"].get("model_path")
+    if model_path and not Path(model_path).is_absolute():
+        flat["backbone"] = {**flat["backbone"], "model_path": str((base / model_path).resolve())}
     for key in ("train_manifest", "dev_manifest", "out_dir", "init_from", "project_from"):
         if flat.get(key) and not Path(flat[key]).is_absolute():
             bundled = key in ("init_from", "project_from") and "/" not in flat[key] \
@@ -161,14 +174,48 @@ def evaluate(model: FrameModel, examples, limit: int, batch_size: int = 16) -> d
     return {"onset": on.as_dict(), "offset": off.as_dict()}
 
 
+def backbone_of(config: TrainConfig) -> tuple[str, dict]:
+    """The recipe's backbone kind ([backbone] kind, default "tiny") and its config fields."""
+    fields_ = dict(config.backbone)
+    kind = fields_.pop("kind", "tiny")
+    from frametool.model import BACKBONES
+
+    if kind not in BACKBONES:
+        raise UsageError(f"[backbone] kind must be one of {', '.join(BACKBONES)}, not {kind!r}")
+    if kind != "tiny" and not fields_.get("model_path"):
+        raise UsageError(f"[backbone] kind = {kind!r} needs model_path = a local checkpoint folder")
+    return kind, fields_
+
+
+def _longest_input_s(kind: str, fields_: dict) -> float:
+    if kind == "tiny":
+        from frametool.backbones.tiny import TinyConfig
+
+        return TinyConfig(**fields_).longest_input_s
+    from frametool.backbones.qwen_omni import QwenConfig
+
+    return QwenConfig(**fields_).longest_input_s
+
+
 def train(config: TrainConfig, log=print) -> Path:
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     torch.set_num_threads(config.threads)
-    from frametool.backbones.tiny import TinyConfig
+    from frametool.training.distributed import Accelerated, Plain, launched_by_accelerate, shard
 
+    if config.gradient_accumulation_steps < 1:
+        raise UsageError("gradient_accumulation_steps must be at least 1")
+    kind, backbone_fields = backbone_of(config)
+    if launched_by_accelerate():
+        runtime = Accelerated(config.device, config.gradient_accumulation_steps)
+    else:
+        from frametool.model import resolve_device
+
+        runtime = Plain(resolve_device(config.device), config.gradient_accumulation_steps)
+    if not runtime.is_main:
+        log = lambda line: None  # noqa: E731 (only the main process logs)
     # training utterances an audio encoder cannot read at once are left out (with half a second to spare)
-    longest_s = TinyConfig(**config.backbone).longest_input_s
+    longest_s = _longest_input_s(kind, backbone_fields)
     limit_s = longest_s - 0.5 if longest_s else 0.0
 
     def read_training_set() -> list:
@@ -189,7 +236,7 @@ def train(config: TrainConfig, log=print) -> Path:
     random.Random(1).shuffle(dev_set)
     log(f"train {len(train_set)} utterances ({sum(e.duration_s for e in train_set) / 3600:.2f} h), "
         f"dev {len(dev_set)}")
-    model_config = ModelConfig(backbone_config=dict(config.backbone), loss_variant=config.loss_variant,
+    model_config = ModelConfig(backbone=kind, backbone_config=backbone_fields, loss_variant=config.loss_variant,
                                data_recipe=dict(config.data_recipe), seed=config.seed, name=config.name)
     model = FrameModel(model_config)
     model_config.frame_shift_s = model.backbone.frame_shift_s
@@ -219,9 +266,7 @@ def train(config: TrainConfig, log=print) -> Path:
         from frametool.training.pretrained import freeze
 
         log(f"frozen: {freeze(model, tuple(config.freeze)) / 1e6:.2f} M parameters ({', '.join(config.freeze)})")
-    from frametool.model import resolve_device
-
-    device = resolve_device(config.device)
+    device = runtime.device
     model.to(device)
     log(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M on {device}")
     if config.ctc_weight and not model.backbone.config.ctc:
@@ -229,10 +274,15 @@ def train(config: TrainConfig, log=print) -> Path:
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     encoder_params = [p for n, p in trainable if n.startswith("backbone.whisper.")]
     other_params = [p for n, p in trainable if not n.startswith("backbone.whisper.")]
+    head_params = [p for n, p in trainable if n.startswith("head.")] if config.head_lr else []
+    other_params = [p for p in other_params if all(p is not h for h in head_params)]
     groups = [{"params": other_params}]
     if encoder_params:
         groups.append({"params": encoder_params, "lr": config.lr * config.encoder_lr_scale})
+    if head_params:
+        groups.append({"params": head_params, "lr": config.head_lr})
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    wrapped, optimizer = runtime.prepare(model, optimizer)
 
     def lr_at(step: int) -> float:
         if step < config.warmup_steps:
@@ -249,9 +299,34 @@ def train(config: TrainConfig, log=print) -> Path:
     started = time.time()
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
     out_dir = Path(config.out_dir)
-    (out_dir).mkdir(parents=True, exist_ok=True)
-    (out_dir / "recipe.json").write_text(__import__("json").dumps(asdict(config), indent=2))
+    if runtime.is_main:
+        (out_dir).mkdir(parents=True, exist_ok=True)
+        (out_dir / "recipe.json").write_text(json.dumps(asdict(config), indent=2))
     best, step = -1.0, 0
+    if isinstance(runtime, Accelerated):
+        runtime.register(scheduler)
+    state_dir = out_dir / STATE_DIR
+    if config.resume and (state_dir / TRAINER_STATE).is_file():
+        runtime.load_state(state_dir)
+        saved = json.loads((state_dir / TRAINER_STATE).read_text())
+        step, best = saved["step"], saved["best"]
+        rng = random.Random(config.seed + step)  # new batches, not the first ones again
+        log(f"resumed from {state_dir} at step {step} (best {best})")
+    elif config.resume:
+        log(f"resume = true, but {state_dir} holds no saved state yet: starting afresh")
+    seen: list[str] = []  # audio this process trained on (data_log)
+    log(f"{runtime.world_size} process(es); {config.gradient_accumulation_steps} batch(es) per optimizer step")
+
+    def save(folder: Path) -> None:
+        state = runtime.full_state(wrapped)  # every rank: FSDP gathers its shards
+        if runtime.is_main:
+            save_model(model, folder, save_dtype, state)
+
+    def save_training_state() -> None:
+        runtime.save_state(state_dir)
+        if runtime.is_main:
+            (state_dir / TRAINER_STATE).write_text(json.dumps({"step": step, "best": best}))
+        runtime.wait()
     feature_augment = FeatureAugment(**config.feature_augment)
     augment_rng = torch.Generator().manual_seed(config.seed)
     if feature_augment.active:
@@ -262,6 +337,9 @@ def train(config: TrainConfig, log=print) -> Path:
         current = train_set
         # one seed drawn per group (no longer used) keeps the data order of the recipes trained so far
         groups = [(g, rng.getrandbits(32)) for g in batches(current, config.batch_seconds, config.max_batch_size, rng)]
+        groups = shard(groups, runtime.rank, runtime.world_size)  # the same order on every rank: a share each
+        if not groups:
+            raise UsageError(f"{config.train_manifest}: fewer batches than the {runtime.world_size} processes")
 
         def load(entry):
             examples = [current[i] for i in entry[0]]
@@ -269,38 +347,46 @@ def train(config: TrainConfig, log=print) -> Path:
 
         for _, (examples, waves) in prefetched(groups, load):
             batch, targets = batch_from_examples(examples, waves, model.backbone.frame_shift_s,
-                                                 model.backbone.num_frames, device, model.backbone.config.features)
+                                                 model.backbone.num_frames, device, model.backbone.config.features,
+                                                 make=model.make_batch)
             batch.feats = augment_features(batch.feats, batch.feat_lens, feature_augment, augment_rng)
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                logits, out = model(batch)
-            loss = pointer_nll(logits, out.frame_mask, batch.word_mask, targets,
-                               model.backbone.frame_shift_s, config.loss_variant)
-            if config.ctc_weight:
-                ctc = ctc_loss(model, out, batch)
-                running_ctc.append(ctc.item())
-                loss = loss + config.ctc_weight * ctc
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
-            optimizer.step()
+            if config.data_log:
+                seen.extend(str(e.audio) for e in examples)
+            with runtime.accumulate(wrapped):
+                with runtime.autocast():
+                    logits, out = wrapped(batch)
+                loss = pointer_nll(logits, out.frame_mask, batch.word_mask, targets,
+                                   model.backbone.frame_shift_s, config.loss_variant)
+                if config.ctc_weight:
+                    ctc = ctc_loss(model, out, batch)
+                    running_ctc.append(ctc.item())
+                    loss = loss + config.ctc_weight * ctc
+                runtime.backward(loss)
+                running.append(loss.item())
+                if not runtime.sync_gradients:
+                    continue  # more batches before this optimizer step
+                runtime.clip([p for _, p in trainable], 1.0)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
             scheduler.step()
             step += 1
-            running.append(loss.item())
             if step % 50 == 0:
                 ctc_part = f" (ctc {np.mean(running_ctc):.4f})" if running_ctc else ""
                 log(f"step {step} loss {np.mean(running):.4f}{ctc_part} lr {scheduler.get_last_lr()[0]:.2e} "
                     f"{(time.time() - started) / 60:.1f} min")
                 running, running_ctc = [], []
             if step % config.save_every == 0:
-                save_model(model, out_dir / "last", save_dtype)
-            timed_out = config.max_minutes and (time.time() - started) / 60 > config.max_minutes
+                save(out_dir / "last")
+                if isinstance(runtime, Accelerated):
+                    save_training_state()
+            timed_out = runtime.main_says(bool(config.max_minutes and (time.time() - started) / 60 > config.max_minutes))
             if step % config.eval_every == 0 or step >= config.steps or timed_out:
-                scores = evaluate(model, dev_set, config.dev_limit)
+                scores = evaluate(model, dev_set, config.dev_limit)  # every rank (FSDP forwards are collective)
                 score = scores["onset"]["within_20ms"]
                 log(f"dev step {step}: {scores}")
-                if score > best:
+                if runtime.main_says(score > best):
                     best = score
-                    save_model(model, out_dir / "best", save_dtype)
+                    save(out_dir / "best")
                     log(f"new best {best}")
             if step >= config.steps or timed_out:
                 break
@@ -309,7 +395,25 @@ def train(config: TrainConfig, log=print) -> Path:
                 log(f"step {step}: training set now {len(train_set)} utterances "
                     f"({sum(e.duration_s for e in train_set) / 3600:.2f} h)")
                 break  # new batches over the grown set
-        if config.max_minutes and (time.time() - started) / 60 > config.max_minutes:
+        if runtime.main_says(bool(config.max_minutes and (time.time() - started) / 60 > config.max_minutes)):
             break
-    save_model(model, out_dir / "last", save_dtype)
+    save(out_dir / "last")
+    if config.data_log:
+        write_data_log(out_dir, runtime.rank, runtime.world_size, seen, model)
+    runtime.wait()
     return out_dir / "best"
+
+
+DATA_LOG_DIR = "data-log"
+
+
+def write_data_log(out_dir: Path, rank: int, world_size: int, seen: list[str], model) -> Path:
+    """out_dir/data-log/rank{R}.json: the audio this process trained on, in order, and its weights' digest."""
+    from frametool.training.distributed import weights_sha256
+
+    folder = out_dir / DATA_LOG_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"rank{rank}.json"
+    path.write_text(json.dumps({"rank": rank, "world_size": world_size, "audio": seen,
+                                "weights_sha256": weights_sha256(model)}, indent=1))
+    return path
