@@ -183,6 +183,9 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> FrameM
             raise ModelError(f"model folder {folder} has no {needed}")
     try:
         raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        if raw.get("task", "align") != "align":
+            raise ModelError(f"model {name_or_path!r} was trained for `{raw['task']}`, not for alignment: use "
+                             f"`frametool {raw['task']}`")
         raw["channels"] = tuple(raw.get("channels", ("onset", "offset")))
         raw.pop("absent_slot", None)  # earlier models had a "word not in this audio" slot; it is not read
         config = ModelConfig(**raw)

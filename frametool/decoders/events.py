@@ -8,6 +8,10 @@
    `max_duration_s`; where that stretch holds less than `offset_mass` expected offsets, the frame where
    activity falls below `activity`.
 3. An event is kept when its mean activity (its confidence) reaches `activity`.
+Labels that never sound together (`exclusive`, e.g. one bird's syllables) are decoded as one stream: the
+superposition of the labels' Poisson processes has the summed intensity, and the probability that any label
+sounds is the sum of theirs (capped at 1); each event found in that stream takes the label with the highest
+mean activity over it, and its confidence is that label's mean activity.
 Times are frame centres. The 90 % credible interval of an onset (offset) is the 5-95 % range of its
 intensity normalised over the frames between its neighbours (the event's own Poisson posterior given that
 exactly one event lies there).
@@ -32,10 +36,8 @@ class DecodeConfig:
     min_duration_s: float = 0.01
     max_duration_s: float = 2.0
     offset_mass: float = 0.3
-    # the model's labels never sound together (one bird's syllables): overlapping events of different labels
-    # keep the most confident one when they overlap by more than `exclusive_overlap` of the shorter
+    # the model's labels never sound together (one bird's syllables): decode them as one stream
     exclusive: bool = False
-    exclusive_overlap: float = 0.5
 
 
 def _quantiles(weights: np.ndarray, lo: int, q=(0.05, 0.95)) -> tuple[int, int]:
@@ -77,8 +79,10 @@ def decode_events(values: np.ndarray, grid: FrameGrid, label: str, config: Decod
     T, dt = len(activity), grid.frame_shift_s
     onsets = pick_onsets(onset, dt, config)
     min_frames = max(1, int(round(config.min_duration_s / dt)))
+    gap = max(1, int(round(config.min_gap_s / dt)))
     for a, b in hysteresis(activity, config.activity, config.activity, min_frames):
-        if not any(a <= o < b for o in onsets):  # sounding, but no onset: it starts where activity rises
+        # sounding, but no onset in or near it: it starts where activity rises
+        if not any(a - gap < o < b for o in onsets):
             onsets.append(a)
     onsets.sort()
     max_frames = max(min_frames, int(round(config.max_duration_s / dt)))
@@ -114,18 +118,15 @@ def decode_events(values: np.ndarray, grid: FrameGrid, label: str, config: Decod
     return items
 
 
-def exclusive(items: list[Item], overlap: float = 0.5) -> list[Item]:
-    """Most confident first, drop events that overlap a kept one (of another label) by more than `overlap`
-    of the shorter's duration."""
-    kept: list[Item] = []
-    for item in sorted(items, key=lambda it: -(it.confidence or 0.0)):
-        clash = False
-        for other in kept:
-            shared = min(item.end_s, other.end_s) - max(item.start_s, other.start_s)
-            shorter = max(1e-9, min(item.end_s - item.start_s, other.end_s - other.start_s))
-            if shared > overlap * shorter:
-                clash = True
-                break
-        if not clash:
-            kept.append(item)
-    return sorted(kept, key=lambda it: it.start_s)
+def decode_exclusive(values: np.ndarray, grid: FrameGrid, labels: list[str], config: DecodeConfig) -> list[Item]:
+    """values (C, T, 3) of labels that never overlap -> events of the summed stream, each labelled by the label
+    with the highest mean activity over it."""
+    summed = np.stack([np.minimum(values[..., 0].sum(0), 1.0), values[..., 1].sum(0), values[..., 2].sum(0)], -1)
+    out = []
+    for item in decode_events(summed, grid, "*", config):
+        a, b = grid.frame_of(item.start_s), grid.frame_of(item.end_s)
+        means = values[:, a:b + 1, 0].mean(axis=1)
+        best = int(np.argmax(means))
+        out.append(Item(labels[best], item.start_s, item.end_s, item.start_ci_s, item.end_ci_s,
+                        round(float(means[best]), 4), item.flags))
+    return out

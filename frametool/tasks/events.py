@@ -63,6 +63,10 @@ class EventModelConfig:
     channels: tuple[str, ...] = EVENT_CHANNELS
     labels: tuple[str, ...] = ()
     window_s: float = 3.0  # the audio length it was trained on; longer recordings are read in windows
+    # how a label's prompt state q meets the frame states d_k: "query" (shared frame features f(d_k), read
+    # out per label by dot products with projections of q: cheap, the frames are computed once) or "film"
+    # (d_k * (1 + g(q)) + b(q), then a per-frame MLP for every label)
+    conditioning: str = "film"
     # decoding settings chosen on dev data (decoders/events.py DecodeConfig fields)
     decoding: dict = field(default_factory=dict)
     data_recipe: dict = field(default_factory=dict)
@@ -72,9 +76,8 @@ class EventModelConfig:
 
 class EventModel(nn.Module):
     """Audio encoded once; each asked label's prompt read once by the decoder (text only); the prompt's final
-    state q conditions every frame state d_k (FiLM: d_k * (1 + g(q)) + b(q)), and a per-frame MLP gives the
-    three channels. Cost per extra label: one prompt and an MLP over the frames, not another pass over the
-    audio."""
+    state q conditions the frame states (`conditioning`) and the three channels come out per frame. Cost per
+    extra label: one prompt and a read-out over the frames, not another pass over the audio."""
 
     def __init__(self, config: EventModelConfig) -> None:
         super().__init__()
@@ -84,11 +87,18 @@ class EventModel(nn.Module):
         self.config = config
         self.backbone = TinyAudioLM(TinyConfig(**config.backbone_config))
         d = self.backbone.config.d_model
-        self.film = nn.Linear(d, 2 * d)
-        nn.init.zeros_(self.film.weight)
-        nn.init.zeros_(self.film.bias)
         self.frame_norm = nn.LayerNorm(d)
-        self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, len(config.channels)))
+        if config.conditioning == "film":
+            self.film = nn.Linear(d, 2 * d)
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
+            self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, len(config.channels)))
+        elif config.conditioning == "query":
+            self.frame_mlp = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
+            self.query = nn.Linear(d, d * len(config.channels))
+            self.query_bias = nn.Linear(d, len(config.channels))
+        else:
+            raise ModelError(f"unknown event conditioning {config.conditioning!r} (film or query)")
 
     @property
     def frame_shift_s(self) -> float:
@@ -111,9 +121,15 @@ class EventModel(nn.Module):
     def channels(self, audio: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         """audio (B, T, H) encoder states, query (C, H) prompt states -> (B, C, T, 3): activity logit, onset
         and offset log-intensities."""
-        gain, bias = self.film(query).chunk(2, dim=-1)  # (C, H) each
-        frames = self.frame_norm(audio)[:, None] * (1 + gain[None, :, None]) + bias[None, :, None]
-        values = self.head(frames)
+        if self.config.conditioning == "query":
+            H = audio.shape[-1]
+            features = self.frame_mlp(self.frame_norm(audio))  # (B, T, H), once for all labels
+            keys = self.query(query).view(query.shape[0], -1, H)  # (C, 3, H)
+            values = torch.einsum("bth,cjh->bctj", features, keys) / H ** 0.5 + self.query_bias(query)[None, :, None]
+        else:
+            gain, bias = self.film(query).chunk(2, dim=-1)  # (C, H) each
+            frames = self.frame_norm(audio)[:, None] * (1 + gain[None, :, None]) + bias[None, :, None]
+            values = self.head(frames)
         return torch.cat([values[..., :1], values[..., 1:].clamp(-30.0, 30.0)], dim=-1)
 
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor, labels: list[str]
@@ -241,7 +257,7 @@ def event_channels(model: EventModel, samples: np.ndarray, labels: list[str], ba
 def detect(model: EventModel, samples: np.ndarray, labels: list[str] | None = None) -> list[Item]:
     """The events of the asked labels (all the model knows by default) in a 16 kHz recording, sorted by
     onset."""
-    from frametool.decoders.events import DecodeConfig, decode_events, exclusive
+    from frametool.decoders.events import DecodeConfig, decode_events, decode_exclusive
 
     labels = list(labels or model.config.labels)
     unknown = [label for label in labels if label not in model.config.labels]
@@ -250,9 +266,10 @@ def detect(model: EventModel, samples: np.ndarray, labels: list[str] | None = No
                          f"events are: {', '.join(model.config.labels)}")
     config = DecodeConfig(**model.config.decoding)
     values, grid = event_channels(model, samples, labels)
-    items = [item for c, label in enumerate(labels) for item in decode_events(values[c], grid, label, config)]
     if config.exclusive:
-        items = exclusive(items, config.exclusive_overlap)
+        items = decode_exclusive(values, grid, labels, config)
+    else:
+        items = [item for c, label in enumerate(labels) for item in decode_events(values[c], grid, label, config)]
     return sorted(items, key=lambda it: (it.start_s, it.label))
 
 

@@ -46,6 +46,7 @@ class EventTrainConfig:
     activity_weight: float = 1.0
     noise_p: float = 0.5  # share of crops with white noise added, at 10-40 dB SNR
     labels: tuple[str, ...] = ()  # default: every label of the training manifest
+    conditioning: str = "film"  # EventModelConfig.conditioning
     init_from: str = ""
     backbone: dict = field(default_factory=dict)
     decoding: dict = field(default_factory=dict)
@@ -234,6 +235,7 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
     weights = np.array([sum(b - a for a, b in rec.regions) for rec in train])
     weights = weights / weights.sum()
     model_config = EventModelConfig(backbone_config=config.backbone, labels=tuple(labels),
+                                    conditioning=config.conditioning,
                                     window_s=config.window_s, decoding=dict(config.decoding),
                                     data_recipe={**config.data_recipe, "train_manifest": config.train_manifest,
                                                  "dev_manifest": config.dev_manifest},
