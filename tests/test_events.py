@@ -10,8 +10,8 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
-from frametool.bench.events import (Event, EnergyBaseline, EnergyParams, band_energy_db, edit_distance,
-                                    energy_segments, in_regions, matched_pairs, score_file)
+from frametool.bench.energy import EnergyBaseline, EnergyParams, band_energy_db, energy_segments
+from frametool.bench.events import Event, edit_distance, in_regions, matched_pairs, score_file
 from frametool.cli import app
 from frametool.decoders.events import DecodeConfig, decode_events, decode_exclusive, pick_onsets
 from frametool.annotation import Item

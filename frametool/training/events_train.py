@@ -13,7 +13,7 @@ import math
 import random
 import time
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,8 @@ class EventTrainConfig:
     noise_p: float = 0.5  # share of crops with white noise added, at 10-40 dB SNR
     labels: tuple[str, ...] = ()  # default: every label of the training manifest
     conditioning: str = "film"  # EventModelConfig.conditioning
+    # after training, choose the decoding thresholds on the dev files (DECODING_GRID; [decoding] keys stay)
+    choose_decoding: bool = True
     init_from: str = ""
     backbone: dict = field(default_factory=dict)
     decoding: dict = field(default_factory=dict)
@@ -221,6 +223,43 @@ def evaluate(model, recordings: list[Recording]) -> dict:
     return counts.summary()
 
 
+DECODING_GRID = {"min_gap_s": (0.015, 0.025, 0.035, 0.045, 0.055), "onset_mass": (0.2, 0.3, 0.5, 0.7),
+                 "activity": (0.1, 0.2, 0.3, 0.5)}
+
+
+def choose_decoding(model, recordings: list[Recording], fixed: dict, grid: dict = DECODING_GRID, log=print) -> dict:
+    """The decoding thresholds (DecodeConfig fields) with the best dev onset F1 at 20 ms minus syllable error
+    rate; the model's channels are computed once per file and decoded with every combination of `grid`
+    (keys already set in `fixed`, the recipe's [decoding], are kept as they are)."""
+    import itertools
+
+    from frametool.bench.events import Event, EventCounts, score_file
+    from frametool.decoders.events import DecodeConfig, decode_events, decode_exclusive
+    from frametool.tasks.events import event_channels
+
+    labels = list(model.config.labels)
+    model.eval()
+    channels = [event_channels(model, rec.samples, labels) for rec in recordings]
+    free = {k: v for k, v in grid.items() if k not in fixed}
+    best, best_score = dict(fixed), -math.inf
+    for combo in itertools.product(*free.values()):
+        settings = {**fixed, **dict(zip(free, combo))}
+        config = DecodeConfig(**settings)
+        counts = EventCounts()
+        for rec, (values, frames) in zip(recordings, channels):
+            if config.exclusive:
+                items = decode_exclusive(values, frames, labels, config)
+            else:
+                items = [it for c, lab in enumerate(labels) for it in decode_events(values[c], frames, lab, config)]
+            counts.add(score_file([Event(lab, a, b) for a, b, lab in rec.events],
+                                  [Event(it.label, it.start_s, it.end_s) for it in items], rec.regions))
+        score = counts.f1(0.02) - counts.syllable_error_rate
+        if score > best_score:
+            best, best_score = settings, score
+    log(f"decoding chosen on dev: {best} (onset F1@20ms - SER = {best_score:.4f})")
+    return best
+
+
 def train_events(config: EventTrainConfig, log=print) -> Path:
     from frametool.tasks.events import EventModel, EventModelConfig, load_event_model, save_event_model
 
@@ -291,8 +330,8 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
             break
     save_event_model(model, out / "last")
     log(f"best step {best_step} (dev onset F1@20ms - SER = {best_score:.4f})")
+    if config.choose_decoding and dev:
+        best_model = load_event_model(str(out / "best"))
+        best_model.config.decoding = choose_decoding(best_model, dev, dict(config.decoding), log=log)
+        save_event_model(best_model, out / "best")
     return out / "best"
-
-
-def with_decoding(config: EventTrainConfig, **changes) -> EventTrainConfig:
-    return replace(config, decoding={**config.decoding, **changes})
