@@ -213,17 +213,19 @@ def event_channels(model: EventModel, samples: np.ndarray, labels: list[str], ba
     device = next(model.parameters()).device
     grid = FrameGrid.covering(len(samples) / features.sample_rate_hz, model.frame_shift_s)
     T = grid.num_frames
-    window = max(1, int(round(model.config.window_s / model.frame_shift_s)))
+    window = FrameGrid.covering(model.config.window_s, model.frame_shift_s).num_frames
     hop = max(1, window * 2 // 3)
     starts = window_starts(T, window, hop)
-    samples_per_frame = int(round(model.frame_shift_s * features.sample_rate_hz))
+
+    def sample_at(frame: int) -> int:
+        return int(round(grid.start_s(frame) * features.sample_rate_hz))
     out = np.zeros((len(labels), T, 3), dtype=np.float32)
     best = np.full(T, -1.0)  # distance to the nearest window edge of the frame's current source
     for first in range(0, len(starts), batch_windows):
         chunk = starts[first:first + batch_windows]
         waves, lens = [], []
         for s in chunk:
-            piece = samples[s * samples_per_frame:(s + window) * samples_per_frame]
+            piece = samples[sample_at(s):sample_at(s + window)]
             waves.append(torch.from_numpy(np.ascontiguousarray(piece, dtype=np.float32)))
         n = max(len(w) for w in waves)
         batch = torch.zeros(len(waves), n)

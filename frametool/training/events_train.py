@@ -97,7 +97,9 @@ class Recording:
 
     @property
     def duration_s(self) -> float:
-        return len(self.samples) / 16000
+        from frametool.audio.io import TARGET_RATE_HZ
+
+        return len(self.samples) / TARGET_RATE_HZ
 
 
 def load_recordings(manifest: Path) -> list[Recording]:
@@ -151,24 +153,24 @@ def make_step_batch(recordings: list[Recording], weights: np.ndarray, config: Ev
 
     features = model.backbone.config.features
     shift = model.frame_shift_s
-    window = int(round(config.window_s / shift))
-    per_frame = int(round(shift * features.sample_rate_hz))
+    window = FrameGrid.covering(config.window_s, shift).num_frames
     waves, starts, chosen = [], [], []
     for _ in range(config.crops_per_step):
         rec = recordings[int(np_rng.choice(len(recordings), p=weights))]
         lengths = np.array([b - a for a, b in rec.regions])
         a, b = rec.regions[int(np_rng.choice(len(lengths), p=lengths / lengths.sum()))]
         moment = rng.uniform(a, b)
-        total_frames = len(rec.samples) // per_frame
-        first = int(round((moment - rng.uniform(0, config.window_s)) / shift))
-        first = max(0, min(first, total_frames - window))
-        piece = rec.samples[first * per_frame:(first + window) * per_frame].astype(np.float32)
+        grid = FrameGrid.covering(rec.duration_s, shift)
+        first = max(0, min(int(grid.frame_of(moment - rng.uniform(0, config.window_s))), grid.num_frames - window))
+        rate = features.sample_rate_hz
+        piece = rec.samples[int(round(grid.start_s(first) * rate)):
+                            int(round(grid.start_s(first + window) * rate))].astype(np.float32)
         if rng.random() < config.noise_p:
             rms = float(np.sqrt(np.mean(piece ** 2)) + 1e-8)
             snr_db = rng.uniform(10, 40)
             piece = piece + np_rng.standard_normal(len(piece)).astype(np.float32) * rms / 10 ** (snr_db / 20)
         waves.append(piece)
-        starts.append(first * shift)
+        starts.append(float(grid.start_s(first)))
         chosen.append(rec)
     n = max(len(w) for w in waves)
     audio = torch.zeros(len(waves), n)
