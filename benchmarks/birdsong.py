@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe", type=Path, default=ROOT / "recipes" / "birdsong.toml")
     parser.add_argument("--model", default=None, help="a trained event model: skip training")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="write (or replace) this run's section in a RESULTS.md")
     args = parser.parse_args(argv)
     for folder in (args.train, args.eval, args.reference):
         if not folder.is_dir():
@@ -60,9 +62,39 @@ def main(argv: list[str] | None = None) -> int:
     out = {"frametool": scores["frametool"], "baseline": scores["energy baseline"],
            "baseline_params": scores.get("baseline_params"), "model": model,
            "train_minutes": None if minutes is None else round(minutes, 1)}
+    if args.results:
+        write_section(args.results, result, out, args)
     if args.json:
         print(json.dumps(out))
     return 0
+
+
+SECTION = "## Bird song syllables: ../shared/eval/events, frametool vs the energy-threshold baseline in one run"
+
+
+def write_section(path: Path, result, out: dict, args) -> None:
+    """Replace (or append) this benchmark's section of RESULTS.md."""
+    trained = (f"trained by `{args.recipe.relative_to(ROOT)}` in {out['train_minutes']} min on this machine"
+               if out["train_minutes"] is not None else f"model `{out['model']}`")
+    body = (f"{SECTION}
+
+`python benchmarks/birdsong.py --json` ({trained}; training files "
+            f"`{args.train.name}` only, dev = 15 of them, decoding thresholds chosen on dev). Human labels; "
+            "scored inside the annotated song bouts. Baseline: band energy above the noise floor, threshold "
+            f"{out['baseline_params']} chosen on the training files, labels by 5 nearest training syllables.
+
+"
+            + result.table() + "
+")
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if SECTION in text:
+        start = text.index(SECTION)
+        rest = text[start + len(SECTION):]
+        end = rest.find("\n## ")
+        text = text[:start] + body + (rest[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + body
+    path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -303,6 +303,8 @@ threads = 1
     model = load_event_model(str(best))
     assert model.config.labels == ("beep", "chirp") and model.config.task == "events"
     assert any("dev onset F1" in line for line in lines)
+    assert any(line.startswith("decoding chosen on dev") for line in lines)
+    assert set(model.config.decoding) == {"min_gap_s", "onset_mass", "activity"}  # stored with the model
     losses = [float(line.split(" onset ")[1].split()[0]) for line in lines if line.startswith("step")]
     assert len(losses) == 2 and losses[1] < losses[0] - 1.0  # the onset NLL falls between the evaluations
 
