@@ -76,16 +76,11 @@ def write_section(path: Path, result, out: dict, args) -> None:
     """Replace (or append) this benchmark's section of RESULTS.md."""
     trained = (f"trained by `{args.recipe.relative_to(ROOT)}` in {out['train_minutes']} min on this machine"
                if out["train_minutes"] is not None else f"model `{out['model']}`")
-    body = (f"{SECTION}
-
-`python benchmarks/birdsong.py --json` ({trained}; training files "
+    body = (f"{SECTION}\n\n`python benchmarks/birdsong.py --json` ({trained}; training files "
             f"`{args.train.name}` only, dev = 15 of them, decoding thresholds chosen on dev). Human labels; "
-            "scored inside the annotated song bouts. Baseline: band energy above the noise floor, threshold "
-            f"{out['baseline_params']} chosen on the training files, labels by 5 nearest training syllables.
-
-"
-            + result.table() + "
-")
+            "scored inside the annotated song bouts. Baseline: band energy above the noise floor, "
+            f"{out['baseline_params']} chosen on the training files, labels by 5 nearest training syllables."
+            "\n\n" + result.table() + "\n")
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     if SECTION in text:
         start = text.index(SECTION)
