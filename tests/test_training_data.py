@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from pathlib import Path
 
 from frametool.training.data import read_manifest
 
@@ -33,3 +34,22 @@ def test_prefetched_keeps_order_and_loads_each_group_once():
     groups = [[i, i + 1] for i in range(0, 20, 2)]
     assert list(prefetched(groups, load, depth=3, workers=2)) == [(g, sum(g)) for g in groups]
     assert sorted(calls) == sorted(tuple(g) for g in groups)
+
+
+def test_speed_perturbation_scales_audio_and_word_times():
+    import random
+
+    import numpy as np
+
+    from frametool.training.data import Example, speed_perturbed
+
+    wave = np.sin(2 * np.pi * 440 * np.arange(32000) / 16000).astype(np.float32)  # 2 s
+    example = Example(Path("a.wav"), [], [(0.5, 1.0), (1.2, 1.9)], 2.0)
+    [fast], [fast_wave] = speed_perturbed([example], [wave], (1.25, 1.25), 1.0, random.Random(0))
+    assert abs(len(fast_wave) - 32000 / 1.25) <= 2
+    assert fast.spans_s == [(0.4, 0.8), (0.96, 1.52)] and fast.duration_s == 1.6
+    [same], [same_wave] = speed_perturbed([example], [wave], (0.8, 1.2), 0.0, random.Random(0))
+    assert same is example and same_wave is wave
+    # slowing down must not push an utterance past the encoder's limit
+    [slow], [slow_wave] = speed_perturbed([example], [wave], (0.5, 0.5), 1.0, random.Random(0), longest_s=3.0)
+    assert slow.duration_s <= 3.0 + 1e-9 and len(slow_wave) <= 3.0 * 16000 + 2

@@ -108,3 +108,29 @@ def batch_from_examples(examples: list[Example], waves: list[np.ndarray], frame_
         frames = np.stack([grid.frame_of(spans[:, 0]), grid.frame_of(np.maximum(spans[:, 1] - 1e-6, 0))])
         targets[b, :, : len(spans)] = torch.from_numpy(frames.astype(np.int64))
     return batch, targets.to(device)
+
+
+def speed_perturbed(examples: list[Example], waves: list[np.ndarray], factors: tuple[float, ...], p: float,
+                    rng: random.Random, longest_s: float = 0.0) -> tuple[list[Example], list[np.ndarray]]:
+    """Each utterance with probability p played `f` times as fast (f uniform in [factors[0], factors[-1]]):
+    resampled as if recorded at 16 kHz * f, so it lasts duration / f, and its word times are divided by f.
+    An utterance that would then outlast `longest_s` (the encoder's limit; 0 = none) is left as it is."""
+    import soxr
+    from dataclasses import replace
+
+    from frametool.audio.io import TARGET_RATE_HZ
+
+    low, high = min(factors), max(factors)
+    out_examples, out_waves = [], []
+    for example, wave in zip(examples, waves):
+        if rng.random() >= p:
+            out_examples.append(example)
+            out_waves.append(wave)
+            continue
+        f = rng.uniform(low, high)
+        if longest_s and len(wave) / TARGET_RATE_HZ / f > longest_s:
+            f = max(f, len(wave) / TARGET_RATE_HZ / longest_s)
+        out_waves.append(soxr.resample(wave, TARGET_RATE_HZ * f, TARGET_RATE_HZ).astype(np.float32))
+        out_examples.append(replace(example, spans_s=[(a / f, b / f) for a, b in example.spans_s],
+                                    duration_s=example.duration_s / f))
+    return out_examples, out_waves

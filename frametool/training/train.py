@@ -21,7 +21,8 @@ from frametool.errors import UsageError
 from frametool.heads.poisson import pointer_nll
 from frametool.model import FrameModel, ModelConfig, save_model
 from frametool.tasks.align import AlignRequest
-from frametool.training.data import batch_from_examples, batches, load_waves, prefetched, read_manifest
+from frametool.training.data import (batch_from_examples, batches, load_waves, prefetched, read_manifest,
+                                     speed_perturbed)
 from frametool.training.specaug import FeatureAugment, augment_features
 
 STATE_DIR, TRAINER_STATE = "state", "trainer.json"
@@ -62,6 +63,10 @@ class TrainConfig:
     encoder_lr_scale: float = 1.0  # learning rate of the Whisper encoder's parameters / lr
     data_recipe: dict = field(default_factory=dict)
     feature_augment: dict = field(default_factory=dict)  # FeatureAugment fields ([feature_augment] table)
+    # speed perturbation: this share of the training utterances is played faster or slower by a factor drawn
+    # from [low, high] (pitch and tempo together, as a resampled recording; word times scaled with it)
+    speed_perturb: tuple[float, ...] = ()
+    speed_perturb_p: float = 0.0
     # --- the Qwen backbone and training at scale (training/distributed.py) ---
     # [backbone] kind = "qwen2.5-omni" with model_path = a local Qwen2.5-Omni folder (QwenConfig fields);
     # without `kind` the table holds TinyConfig fields
@@ -343,7 +348,11 @@ def train(config: TrainConfig, log=print) -> Path:
 
         def load(entry):
             examples = [current[i] for i in entry[0]]
-            return examples, load_waves(examples)
+            waves = load_waves(examples)
+            if config.speed_perturb and config.speed_perturb_p > 0:
+                examples, waves = speed_perturbed(examples, waves, config.speed_perturb, config.speed_perturb_p,
+                                                  random.Random(entry[1]), limit_s)
+            return examples, waves
 
         for _, (examples, waves) in prefetched(groups, load):
             batch, targets = batch_from_examples(examples, waves, model.backbone.frame_shift_s,
