@@ -216,6 +216,13 @@ def bundle(source: str, name: str = DEFAULT_MODEL, windows: bool = True) -> Path
     """Copy a trained model into the package (float16 weights) as bundled model `name`.
     `windows=False` drops the CTC head, so long recordings are refused rather than split and aligned
     (for a model whose long-recording alignment has not held up on held-out long recordings)."""
+    from frametool.tasks.events import is_event_model, load_event_model, save_event_model
+
+    if is_event_model(resolve_model_dir(source)):
+        events = load_event_model(source)
+        events.config.name = name
+        save_event_model(events, BUNDLED_DIR / name, dtype=torch.float16)
+        return BUNDLED_DIR / name
     model = load_model(source)
     model.config.name = name
     if not windows and model.backbone.config.audio_encoder == "whisper":
