@@ -200,7 +200,7 @@ class EventsReport:
         names = list(self.systems)
         lines = ["Events: onsets and offsets matched one-to-one within the tolerance; F1 label-agnostic unless "
                  "'labelled'; SER = label edit distance / reference events; scored inside the annotated regions.",
-                 "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+                 "", "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         rows = [("reference events", lambda c: str(c.n_ref)), ("detected events", lambda c: str(c.n_hyp))]
         for tol in TOLERANCES_S:
             ms = int(round(tol * 1000))
