@@ -161,6 +161,10 @@ def test_score_file_tolerances_labels_and_regions():
     assert wrong.f1(0.02) == 1.0 and wrong.f1(0.02, labelled=True) == pytest.approx(2 * 1 / 6)
     assert wrong.syllable_error_rate == pytest.approx(2 / 3)
     assert edit_distance(list("abc"), list("axcd")) == 2
+    with_ci = [Event(e.label, e.start_s + 0.01, e.end_s, (e.start_s - 0.005, e.start_s + 0.02)) for e in ref[:2]]
+    with_ci.append(Event("a", 1.41, 1.5, (1.405, 1.42)))  # its interval misses the reference onset 1.40
+    counts = score_file(ref, with_ci, regions)
+    assert (counts.ci_matched, counts.ci_inside) == (3, 2) and counts.summary()["onsets_inside_ci"] == 0.6667
 
 
 def test_in_regions_groups_by_midpoint():

@@ -25,6 +25,7 @@ class Event:
     label: str
     start_s: float
     end_s: float
+    start_ci_s: tuple[float, float] | None = None  # a detector's 90 % credible interval of the onset
 
 
 def in_regions(events: list[Event], regions: list[tuple[float, float]] | None) -> list[list[Event]]:
@@ -80,11 +81,15 @@ class EventCounts:
     labelled_hits: dict[float, int] = field(default_factory=dict)  # matches of the same label
     edits: int = 0
     per_label: dict[str, list[int]] = field(default_factory=dict)  # label -> [n_ref, n_hyp, hits at 200 ms]
+    ci_matched: int = 0  # onsets matched within 50 ms whose detection has a credible interval
+    ci_inside: int = 0  # ... whose interval holds the reference onset
 
     def add(self, other: "EventCounts") -> None:
         self.n_ref += other.n_ref
         self.n_hyp += other.n_hyp
         self.edits += other.edits
+        self.ci_matched += other.ci_matched
+        self.ci_inside += other.ci_inside
         for mine, theirs in ((self.onset_hits, other.onset_hits), (self.offset_hits, other.offset_hits),
                              (self.labelled_hits, other.labelled_hits)):
             for k, v in theirs.items():
@@ -122,6 +127,7 @@ class EventCounts:
             out[f"onset_within_{ms}ms"] = round(self.onset_accuracy(tol), 4)
             out[f"offset_within_{ms}ms"] = round(self.offset_accuracy(tol), 4)
             out[f"labelled_f1_{ms}ms"] = round(self.f1(tol, labelled=True), 4)
+        out["onsets_inside_ci"] = round(self.ci_inside / self.ci_matched, 4) if self.ci_matched else None
         out["per_label_f1_200ms"] = {k: round(self.label_f1(k), 4) for k in sorted(self.per_label)}
         return out
 
@@ -137,6 +143,10 @@ def score_file(reference: list[Event], detected: list[Event], regions: list[tupl
                        for r, h in zip(ref_groups, hyp_groups))
     ref_on = np.array([e.start_s for e in refs])
     hyp_on = np.array([e.start_s for e in hyps])
+    for i, j in matched_pairs(ref_on, hyp_on, 0.05):
+        if hyps[j].start_ci_s is not None:
+            counts.ci_matched += 1
+            counts.ci_inside += hyps[j].start_ci_s[0] <= refs[i].start_s <= hyps[j].start_ci_s[1]
     for tol in TOLERANCES_S:
         pairs = matched_pairs(ref_on, hyp_on, tol)
         counts.onset_hits[tol] = len(pairs)
@@ -213,6 +223,8 @@ class EventsReport:
             rows.append((f"offsets within {ms} ms", lambda c, t=tol: f"{100 * c.offset_accuracy(t):.1f} %"))
         rows.append(("labelled F1 @20 ms", lambda c: f"{c.f1(0.02, labelled=True):.4f}"))
         rows.append(("syllable error rate", lambda c: f"{100 * c.syllable_error_rate:.2f} %"))
+        rows.append(("onsets inside the 90 % interval", lambda c: f"{100 * c.ci_inside / c.ci_matched:.1f} %"
+                     if c.ci_matched else "-"))
         for label, fn in rows:
             lines.append(f"| {label} | " + " | ".join(fn(self.systems[n]) for n in names) + " |")
         lines.append("| wall s | " + " | ".join(f"{self.wall_s[n]:.2f}" for n in names) + " |")
@@ -264,7 +276,7 @@ def run_events_bench(corpus, reference, model: str | None, baseline_train=None, 
         from frametool.tasks.events import detect, load_event_model
 
         loaded = load_event_model(model)
-        systems["frametool"] = lambda samples: [Event(it.label, it.start_s, it.end_s)
+        systems["frametool"] = lambda samples: [Event(it.label, it.start_s, it.end_s, it.start_ci_s)
                                                 for it in detect(loaded, samples, labels)]
     if baseline_train:
         from frametool.bench.energy import EnergyBaseline

@@ -12,9 +12,9 @@ Labels that never sound together (`exclusive`, e.g. one bird's syllables) are de
 superposition of the labels' Poisson processes has the summed intensity, and the probability that any label
 sounds is the sum of theirs (capped at 1); each event found in that stream takes the label with the highest
 mean activity over it, and its confidence is that label's mean activity.
-Times are frame centres. The 90 % credible interval of an onset (offset) is the 5-95 % range of its
-intensity normalised over the frames between its neighbours (the event's own Poisson posterior given that
-exactly one event lies there).
+Times are frame centres. The 90 % credible interval of an onset (offset) runs from the start of the frame
+holding the 5 % quantile to the end of the frame holding the 95 % quantile of its intensity normalised over
+the frames between its neighbours (the event's own Poisson posterior given that exactly one event lies there).
 """
 from __future__ import annotations
 
@@ -110,10 +110,9 @@ def decode_events(values: np.ndarray, grid: FrameGrid, label: str, config: Decod
         off_hi = onsets[i + 1] + 1 if i + 1 < len(onsets) else min(T, start + max_frames + 1)
         ci_off = _quantiles(offset[start + 1:off_hi], start + 1) if off_hi > start + 1 else (end, end)
         centre = lambda k: float(grid.center_s(int(k)))  # noqa: E731
-        items.append(Item(label, centre(start), centre(end),
-                          (min(centre(ci_on[0]), centre(start)), max(centre(ci_on[1]), centre(start))),
-                          (min(centre(ci_off[0]), centre(end)), max(centre(ci_off[1]), centre(end))),
-                          round(confidence, 4)))
+        span = lambda lo, hi: (float(grid.start_s(int(lo))), float(grid.start_s(int(hi) + 1)))  # noqa: E731
+        items.append(Item(label, centre(start), centre(end), span(min(ci_on[0], start), max(ci_on[1], start)),
+                          span(min(ci_off[0], end), max(ci_off[1], end)), round(confidence, 4)))
         previous_end = end
     return items
 
