@@ -85,7 +85,7 @@ def write_section(path: Path, result, out: dict, args) -> None:
     if SECTION in text:
         start = text.index(SECTION)
         rest = text[start + len(SECTION):]
-        end = rest.find("\n## ")
+        end = rest.find("\n#")  # the next heading of any level
         text = text[:start] + body + (rest[end + 1:] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + body
