@@ -14,7 +14,6 @@ from frametool.bench.energy import EnergyBaseline, EnergyParams, band_energy_db,
 from frametool.bench.events import Event, edit_distance, in_regions, matched_pairs, score_file
 from frametool.cli import app
 from frametool.decoders.events import DecodeConfig, decode_events, decode_exclusive, pick_onsets
-from frametool.annotation import Item
 from frametool.errors import InputError, UsageError
 from frametool.framegrid import FrameGrid
 from frametool.tasks.events import (EventModel, EventModelConfig, check_labels, detect, event_channels,

@@ -14,6 +14,7 @@ or hypothesis event is in a region when its midpoint is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -167,8 +168,6 @@ def _same_label_matches(refs: list[Event], hyps: list[Event], tol: float, label:
 
 def read_event_table(path) -> list[Event]:
     """`onset<TAB>offset<TAB>label` lines (seconds, no header), as in the reference folders."""
-    from pathlib import Path
-
     from frametool.errors import InputError
 
     events = []
@@ -238,7 +237,7 @@ class EventsReport:
         return "\n".join(lines)
 
 
-def reference_regions(reference: "Path") -> dict[str, list[tuple[float, float]]]:
+def reference_regions(reference: Path) -> dict[str, list[tuple[float, float]]]:
     """Annotated regions per id from a reference folder's manifest.jsonl (`annotated_sequences`)."""
     import json
 
@@ -257,7 +256,6 @@ def run_events_bench(corpus, reference, model: str | None, baseline_train=None, 
     """Score `model` (and the energy baseline fitted on `baseline_train`, an event manifest) on every audio
     file of `corpus` that has `<stem>.tsv` in `reference`."""
     import time
-    from pathlib import Path
 
     from frametool.audio.io import load_audio
     from frametool.errors import UsageError
