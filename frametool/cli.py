@@ -81,11 +81,7 @@ def run_align(config: AlignConfig) -> int:
     if config.jobs and config.workers == 1:
         torch.set_num_threads(config.jobs)
     try:
-        if config.out != "-":
-            out_dir = Path(config.out)
-            if out_dir.exists() and not out_dir.is_dir():
-                raise UsageError(f"--out {out_dir} exists and is not a folder")
-            out_dir.mkdir(parents=True, exist_ok=True)
+        _make_out_dir(config.out)
         items = discover(config.corpus, config.transcripts)
         rank, world_size, local_rank = launched_ranks()
         if world_size > 1:  # under accelerate launch: this process's share (tasks/sharded.py)
@@ -105,9 +101,23 @@ def run_align(config: AlignConfig) -> int:
     except FrametoolError as exc:
         _err(str(exc))
         return 2
+    return _report(summary, "aligned", f"; {summary.flagged_words} words flagged")
+
+
+def _make_out_dir(out: str) -> None:
+    """--out DIR is made when missing (nothing to make for --out -); a file in its place is a usage error."""
+    if out != "-":
+        out_dir = Path(out)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UsageError(f"--out {out_dir} exists and is not a folder")
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _report(summary, verb: str, extra: str = "") -> int:
+    """The end-of-run summary of a corpus task on stderr -> its exit code (2 when nothing could run)."""
     rtf = f"{summary.real_time_factor:.4f}" if summary.audio_s else "n/a"
-    _err(f"aligned {summary.done}, skipped {summary.skipped} (output exists), failed {len(summary.failures)} "
-         f"of {summary.total} files; {summary.flagged_words} words flagged; "
+    _err(f"{verb} {summary.done}, skipped {summary.skipped} (output exists), failed {len(summary.failures)} "
+         f"of {summary.total} files{extra}; "
          f"{summary.audio_s:.1f} s of audio in {summary.wall_s:.1f} s (real-time factor {rtf})")
     for failure in summary.failures[:20]:
         _err(f"  failed: {failure.path} [{failure.stage}] {failure.message}")
@@ -215,28 +225,14 @@ def run_events(config, inputs: List[str], model) -> int:
     if config.jobs:
         torch.set_num_threads(config.jobs)
     try:
-        if config.out != "-":
-            out_dir = Path(config.out)
-            if out_dir.exists() and not out_dir.is_dir():
-                raise UsageError(f"--out {out_dir} exists and is not a folder")
-            out_dir.mkdir(parents=True, exist_ok=True)
+        _make_out_dir(config.out)
         items = _check_unique([item for source in inputs for item in discover(source)])
         summary = _with_progress(len(items), lambda progress: events_corpus(config, model, progress=progress,
                                                                              items=items), "detecting")
     except (FrametoolError, OSError) as exc:
         _err(str(exc) if isinstance(exc, FrametoolError) else f"{exc.filename or config.out}: {exc.strerror or exc}")
         return 2
-    rtf = f"{summary.real_time_factor:.4f}" if summary.audio_s else "n/a"
-    _err(f"detected events in {summary.done}, skipped {summary.skipped} (output exists), failed "
-         f"{len(summary.failures)} of {summary.total} files; {summary.audio_s:.1f} s of audio in "
-         f"{summary.wall_s:.1f} s (real-time factor {rtf})")
-    for failure in summary.failures[:20]:
-        _err(f"  failed: {failure.path} [{failure.stage}] {failure.message}")
-    if summary.failures_path:
-        _err(f"failures listed in {summary.failures_path}")
-    if summary.total and summary.done == 0 and summary.skipped == 0:
-        return 2
-    return summary.exit_code
+    return _report(summary, "detected events in")
 
 
 def _task_model_or_exit(model: str, task: str) -> None:

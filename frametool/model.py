@@ -174,15 +174,26 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> FrameModel:
-    from safetensors.torch import load_file
-
+def read_model_folder(name_or_path: str) -> tuple[Path, dict]:
+    """A model's folder (bundled name or local path) and its config.json, with errors naming what is wrong."""
     folder = resolve_model_dir(name_or_path)
     for needed in (CONFIG_FILE, WEIGHTS_FILE):
         if not (folder / needed).is_file():
             raise ModelError(f"model folder {folder} has no {needed}")
     try:
         raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model folder {folder}: {CONFIG_FILE} cannot be read ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ModelError(f"model folder {folder}: {CONFIG_FILE} is not a frametool model config")
+    return folder, raw
+
+
+def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> FrameModel:
+    from safetensors.torch import load_file
+
+    folder, raw = read_model_folder(name_or_path)
+    try:
         if raw.get("task", "align") != "align":
             raise ModelError(f"model {name_or_path!r} was trained for `{raw['task']}`, not for alignment: use "
                              f"`frametool {raw['task']}`")

@@ -166,16 +166,9 @@ def is_event_model(folder: Path) -> bool:
 def load_event_model(name_or_path: str, device: str = "cpu") -> EventModel:
     from safetensors.torch import load_file
 
-    from frametool.model import CONFIG_FILE, WEIGHTS_FILE, resolve_device, resolve_model_dir
+    from frametool.model import WEIGHTS_FILE, read_model_folder, resolve_device
 
-    folder = resolve_model_dir(name_or_path)
-    for needed in (CONFIG_FILE, WEIGHTS_FILE):
-        if not (folder / needed).is_file():
-            raise ModelError(f"model folder {folder} has no {needed}")
-    try:
-        raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"model folder {folder}: {CONFIG_FILE} cannot be read ({exc})") from None
+    folder, raw = read_model_folder(name_or_path)
     if raw.get("task") != "events":
         raise ModelError(f"model {name_or_path!r} was not trained for `events` (it is a "
                          f"{raw.get('task', 'align')} model)")

@@ -64,17 +64,15 @@ def recipe_task(path: Path) -> str:
 
 
 def load_event_recipe(path: Path, overrides: list[str] = ()) -> EventTrainConfig:
-    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    from frametool.training.train import apply_overrides
+
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"recipe {path}: {exc}") from None
     flat = {**raw.get("train", {}), "backbone": raw.get("backbone", {}), "decoding": raw.get("decoding", {}),
             "data_recipe": raw.get("data", {})}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"override {item!r} is not KEY=VALUE")
-        try:
-            flat[key] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            flat[key] = value
+    apply_overrides(flat, overrides)
     unknown = set(flat) - {f.name for f in fields(EventTrainConfig)}
     if unknown:
         raise UsageError(f"recipe {path}: unknown keys {sorted(unknown)}")

@@ -104,6 +104,18 @@ def _names(names: list[str], shown: int = 6) -> str:
     return ", ".join(items[:shown]) + (f", ... {len(items) - shown} more" if len(items) > shown else "") or "none"
 
 
+def apply_overrides(flat: dict, overrides) -> None:
+    """KEY=VALUE command-line overrides into a recipe's flat keys (VALUE read as TOML, else as a string)."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"override {item!r} is not KEY=VALUE")
+        try:
+            flat[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            flat[key] = value
+
+
 def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -111,14 +123,7 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
         raise UsageError(f"recipe {path}: {exc}") from None
     flat = {**raw.get("train", {}), "backbone": raw.get("backbone", {}), "data_recipe": raw.get("data", {}),
             "feature_augment": raw.get("feature_augment", {}), "encoder_init": raw.get("encoder_init", {})}
-    for item in overrides:
-        key, _, value = item.partition("=")
-        if not _:
-            raise UsageError(f"override {item!r} is not KEY=VALUE")
-        try:
-            flat[key] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            flat[key] = value
+    apply_overrides(flat, overrides)
     known = {f.name for f in fields(TrainConfig)}
     unknown = set(flat) - known
     if unknown:
