@@ -399,3 +399,41 @@ def test_align_refuses_an_event_model(toy_model_dir):
 
     with pytest.raises(ModelError, match="trained for `events`"):
         load_model(str(toy_model_dir))
+
+
+def test_every_events_flag_reaches_its_config(tmp_path, toy_model_dir, monkeypatch):
+    import frametool.cli as cli
+
+    seen = {}
+
+    def fake_run(config, inputs, model):
+        seen.update(config=config, inputs=inputs, model=model)
+        return 0
+
+    monkeypatch.setattr(cli, "run_events", fake_run)
+    result = CliRunner().invoke(app, ["events", "a.wav", "b/", "--model", str(toy_model_dir), "--event", "beep",
+                                      "-e", "chirp", "--out", str(tmp_path / "o"), "--format", "CSV", "--device",
+                                      "cpu", "--jobs", "3", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    config = seen["config"]
+    assert seen["inputs"] == ["a.wav", "b/"] and seen["model"].config.name == "toy-events"
+    assert (config.labels, config.out, config.format, config.device, config.jobs, config.overwrite) == (
+        ("beep", "chirp"), str(tmp_path / "o"), "csv", "cpu", 3, True)
+    bad = CliRunner().invoke(app, ["events", "a.wav", "--model", str(toy_model_dir), "--format", "textgrid"])
+    assert bad.exit_code == 2 and "--format must be one of json, tsv, csv" in bad.output
+
+
+def test_import_cli_for_event_layouts(tmp_path):
+    corpus = tmp_path / "scenes"
+    write_scene_corpus(corpus, 3)
+    runner = CliRunner()
+    ok = runner.invoke(app, ["import", str(corpus), "--format", "events-tsv", "--out", str(tmp_path / "m"),
+                             "--dev-files", "1"])
+    assert ok.exit_code == 0, ok.output
+    assert "imported 3 recordings" in ok.output and (tmp_path / "m" / "dev.jsonl").read_text().count("\n") == 1
+    too_many = runner.invoke(app, ["import", str(corpus), "--format", "events-tsv", "--out", str(tmp_path / "n"),
+                                   "--dev-files", "3"])
+    assert too_many.exit_code == 2 and "--dev-files 3" in too_many.output
+    assert not (tmp_path / "n" / "manifest.jsonl").exists()
+    none = runner.invoke(app, ["import", str(corpus), "--format", "raven", "--out", str(tmp_path / "r")])
+    assert none.exit_code == 2 and "no usable recording" in none.output and "no annotation file" in none.output
