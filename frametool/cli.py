@@ -285,15 +285,15 @@ def import_corpus(
     from frametool.training.event_import import EVENT_LAYOUTS
 
     _check_choice("--format", layout, ("textgrid", "librispeech", "pocketsphinx") + EVENT_LAYOUTS)
-    if layout in EVENT_LAYOUTS:
-        raise typer.Exit(_import_events(corpus, out, layout, alignments, "events" if tier == "words" else tier,
-                                        label_column, dev_files, seed))
-    if dev_speakers < 0:
-        _fail_usage("--dev-speakers must be 0 or more")
+    if dev_speakers < 0 or dev_files < 0:
+        _fail_usage("--dev-speakers and --dev-files must be 0 or more")
     if not corpus.is_dir():
         _fail_usage(f"corpus {corpus} is not a folder")
     if alignments is not None and not alignments.is_dir():
         _fail_usage(f"--alignments {alignments} is not a folder")
+    if layout in EVENT_LAYOUTS:
+        raise typer.Exit(_import_events(corpus, out, layout, alignments, "events" if tier == "words" else tier,
+                                        label_column, dev_files, seed))
     from frametool.training.importers import (import_librispeech, import_textgrid_corpus, import_untimed_corpus,
                                               write_import)
 
@@ -308,9 +308,7 @@ def import_corpus(
                 corpus, out, progress=progress, items=items), "importing")
         else:
             report = import_librispeech(corpus, out)
-        if not report.rows:
-            reasons = "; ".join(f"{p}: {why}" for p, why in report.failures[:3])
-            _fail_usage(f"no usable utterance in {corpus}" + (f" ({reasons})" if reasons else ""))
+        _fail_if_empty(report, f"no usable utterance in {corpus}")
         written = write_import(report, out, dev_speakers, seed)
     except FrametoolError as exc:
         _fail_usage(str(exc))
@@ -318,6 +316,11 @@ def import_corpus(
     words = sum(len(r["words"]) for r in report.rows)
     _err(f"imported {len(report.rows)} utterances ({hours:.2f} h, {words} words), skipped {len(report.failures)}; "
          f"{report.dropped_labels} non-word labels left out of transcripts")
+    _imported(report, written)
+
+
+def _imported(report, written: dict) -> None:
+    """After an import: the first skipped files with their reasons (stderr), the manifests written (stdout)."""
     for path, why in report.failures[:10]:
         _err(f"  {path}: {why}")
     if "failures.tsv" in written:
@@ -327,21 +330,20 @@ def import_corpus(
             typer.echo(str(written[name]))
 
 
+def _fail_if_empty(report, message: str) -> None:
+    """An import that kept no row is a usage error, with the first skipped files' reasons."""
+    if not report.rows:
+        reasons = "; ".join(f"{p}: {why}" for p, why in report.failures[:3])
+        _fail_usage(message + (f" ({reasons})" if reasons else ""))
+
+
 def _import_events(corpus: Path, out: Path, layout: str, annotations: Optional[Path], tier: str,
                    label_column: Optional[str], dev_files: int, seed: int) -> int:
     from frametool.training.event_import import import_event_corpus, write_event_import
 
-    if dev_files < 0:
-        _fail_usage("--dev-files must be 0 or more")
-    if not corpus.is_dir():
-        _fail_usage(f"corpus {corpus} is not a folder")
-    if annotations is not None and not annotations.is_dir():
-        _fail_usage(f"--alignments {annotations} is not a folder")
     try:
         report = import_event_corpus(corpus, layout, annotations, tier, label_column)
-        if not report.rows:
-            reasons = "; ".join(f"{p}: {why}" for p, why in report.failures[:3])
-            _fail_usage(f"no usable recording in {corpus}" + (f" ({reasons})" if reasons else ""))
+        _fail_if_empty(report, f"no usable recording in {corpus}")
         written = write_event_import(report, out, dev_files, seed)
     except FrametoolError as exc:
         _fail_usage(str(exc))
@@ -349,11 +351,7 @@ def _import_events(corpus: Path, out: Path, layout: str, annotations: Optional[P
     labels = sorted({e[2] for r in report.rows for e in r["events"]})
     _err(f"imported {len(report.rows)} recordings ({sum(r['duration_s'] for r in report.rows) / 60:.1f} min, "
          f"{events} events, {len(labels)} labels), skipped {len(report.failures)}")
-    for path, why in report.failures[:10]:
-        _err(f"  {path}: {why}")
-    for name in ("manifest.jsonl", "train.jsonl", "dev.jsonl"):
-        if name in written:
-            typer.echo(str(written[name]))
+    _imported(report, written)
     return 0
 
 

@@ -19,7 +19,6 @@ Manifest rows: {id, audio (absolute path), duration_s, events: [[onset_s, offset
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,30 +156,11 @@ def import_event_corpus(corpus: Path, layout: str, annotations: Path | None = No
 
 
 def write_event_import(report: EventImport, out_dir: Path, dev_files: int = 0, seed: int = 0) -> dict[str, Path]:
-    """manifest.jsonl; with `dev_files`, train.jsonl and dev.jsonl (that many files drawn with `seed` for
-    dev); failures.tsv when files were skipped. Each file is written whole (temporary name, then rename)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
+    """manifest.jsonl; with `dev_files`, train.jsonl and dev.jsonl (that many recordings drawn with `seed` for
+    dev); failures.tsv when files were skipped: `importers.write_import` split by recording."""
+    from frametool.training.importers import write_import
 
-    def put(name: str, rows_or_text) -> None:
-        text = rows_or_text if isinstance(rows_or_text, str) else "".join(json.dumps(r) + "\n" for r in rows_or_text)
-        target = out_dir / name
-        tmp = target.with_name(target.name + ".part")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
-        written[name] = target
-
-    if dev_files and dev_files >= len(report.rows):
-        raise UsageError(f"--dev-files {dev_files}: the corpus has only {len(report.rows)} usable file(s); at "
-                         "least one must stay for training")
-    put("manifest.jsonl", report.rows)
-    if dev_files:
-        held = set(random.Random(seed).sample(range(len(report.rows)), dev_files))
-        put("train.jsonl", [r for i, r in enumerate(report.rows) if i not in held])
-        put("dev.jsonl", [r for i, r in enumerate(report.rows) if i in held])
-    if report.failures:
-        put("failures.tsv", "path\treason\n" + "".join(f"{p}\t{why}\n" for p, why in report.failures))
-    return written
+    return write_import(report, out_dir, dev_files, seed, group="audio", flag="--dev-files")
 
 
 def read_event_manifest(path: Path) -> list[dict]:

@@ -231,10 +231,17 @@ def import_librispeech(corpus: Path, out_dir: Path, set_name: str | None = None)
     return report
 
 
-def write_import(report: ImportReport, out_dir: Path, dev_speakers: int = 0, seed: int = 0) -> dict[str, Path]:
-    """manifest.jsonl (all rows); with `dev_speakers`, also train.jsonl and dev.jsonl split by speaker
-    (the dev speakers drawn with `seed`); failures.tsv when files were skipped. Files are written whole
-    or not at all (temporary name, then rename)."""
+def write_import(report, out_dir: Path, dev_count: int = 0, seed: int = 0, group: str = "speaker",
+                 flag: str = "--dev-speakers") -> dict[str, Path]:
+    """manifest.jsonl (all of `report.rows`); with `dev_count`, also train.jsonl and dev.jsonl split by the
+    rows' `group` key (that many groups drawn with `seed` for dev: speakers, or recordings for event
+    manifests); failures.tsv when files were skipped (`report.failures`). A split that leaves nothing to train
+    on is refused before anything is written; each file is written whole or not at all (temporary name, then
+    rename)."""
+    groups = sorted({r[group] for r in report.rows}) if dev_count else []
+    if dev_count and len(groups) <= dev_count:
+        raise UsageError(f"{flag} {dev_count}: the corpus has only {len(groups)} {group}(s); at least one must "
+                         "stay for training")
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
 
@@ -247,14 +254,10 @@ def write_import(report: ImportReport, out_dir: Path, dev_speakers: int = 0, see
 
     lines = lambda rows: "".join(json.dumps(r) + "\n" for r in rows)  # noqa: E731
     put("manifest.jsonl", lines(report.rows))
-    if dev_speakers:
-        speakers = sorted({r["speaker"] for r in report.rows})
-        if len(speakers) <= dev_speakers:
-            raise UsageError(f"--dev-speakers {dev_speakers}: the corpus has only {len(speakers)} speaker(s); "
-                             "at least one must stay for training")
-        held = set(random.Random(seed).sample(speakers, dev_speakers))
-        put("train.jsonl", lines([r for r in report.rows if r["speaker"] not in held]))
-        put("dev.jsonl", lines([r for r in report.rows if r["speaker"] in held]))
+    if dev_count:
+        held = set(random.Random(seed).sample(groups, dev_count))
+        put("train.jsonl", lines([r for r in report.rows if r[group] not in held]))
+        put("dev.jsonl", lines([r for r in report.rows if r[group] in held]))
     if report.failures:
         put("failures.tsv", "path\treason\n" + "".join(f"{p}\t{why}\n" for p, why in report.failures))
     return written
