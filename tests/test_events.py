@@ -437,3 +437,18 @@ def test_import_cli_for_event_layouts(tmp_path):
     assert not (tmp_path / "n" / "manifest.jsonl").exists()
     none = runner.invoke(app, ["import", str(corpus), "--format", "raven", "--out", str(tmp_path / "r")])
     assert none.exit_code == 2 and "no usable recording" in none.output and "no annotation file" in none.output
+
+
+def test_event_recipe_paths_are_relative_to_it_and_init_from_may_name_a_bundled_model(tmp_path):
+    from frametool.training.events_train import load_event_recipe, recipe_task
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[train]\ntask = "events"\ntrain_manifest = "d/train.jsonl"\ndev_manifest = "d/dev.jsonl"\n'
+                      'out_dir = "run"\ninit_from = "bengalese-finch"\n')
+    config = load_event_recipe(recipe, ["steps=7"])
+    assert recipe_task(recipe) == "events" and config.steps == 7
+    assert config.train_manifest == str((tmp_path / "d" / "train.jsonl").resolve())
+    assert config.init_from == "bengalese-finch"
+    recipe.write_text('[train]\ntask = "events"\nsteps = [\n')
+    with pytest.raises(UsageError, match=str(recipe)):
+        recipe_task(recipe)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import random
 import time
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -56,20 +55,15 @@ class EventTrainConfig:
 
 
 def recipe_task(path: Path) -> str:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"recipe {path}: {exc}") from None
-    return str(raw.get("train", {}).get("task", "align"))
+    from frametool.training.train import read_recipe
+
+    return str(read_recipe(path).get("train", {}).get("task", "align"))
 
 
 def load_event_recipe(path: Path, overrides: list[str] = ()) -> EventTrainConfig:
-    from frametool.training.train import apply_overrides
+    from frametool.training.train import apply_overrides, read_recipe, resolve_recipe_paths
 
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"recipe {path}: {exc}") from None
+    raw = read_recipe(path)
     flat = {**raw.get("train", {}), "backbone": raw.get("backbone", {}), "decoding": raw.get("decoding", {}),
             "data_recipe": raw.get("data", {})}
     apply_overrides(flat, overrides)
@@ -79,9 +73,7 @@ def load_event_recipe(path: Path, overrides: list[str] = ()) -> EventTrainConfig
     for key in ("train_manifest", "dev_manifest", "out_dir"):
         if key not in flat:
             raise UsageError(f"recipe {path}: [train] needs {key}")
-    for key in ("train_manifest", "dev_manifest", "out_dir", "init_from"):
-        if flat.get(key) and not Path(flat[key]).is_absolute():
-            flat[key] = str((path.parent / flat[key]).resolve())
+    resolve_recipe_paths(flat, path.parent, ("train_manifest", "dev_manifest", "out_dir", "init_from"))
     flat["labels"] = tuple(flat.get("labels", ()))
     return EventTrainConfig(**flat)
 

@@ -116,11 +116,26 @@ def apply_overrides(flat: dict, overrides) -> None:
             flat[key] = value
 
 
-def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
+def read_recipe(path: Path) -> dict:
+    """A recipe's TOML tables; an unreadable or malformed file is a usage error naming it."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"recipe {path}: {exc}") from None
+
+
+def resolve_recipe_paths(flat: dict, base: Path, keys: tuple[str, ...]) -> None:
+    """Relative paths among `keys` are taken from the recipe's folder `base`; `init_from` / `project_from`
+    may instead name a bundled model (no "/" and no such file beside the recipe)."""
+    for key in keys:
+        if flat.get(key) and not Path(flat[key]).is_absolute():
+            bundled = key in ("init_from", "project_from") and "/" not in flat[key] \
+                and not (base / flat[key]).exists()  # the name of a bundled model
+            flat[key] = flat[key] if bundled else str((base / flat[key]).resolve())
+
+
+def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
+    raw = read_recipe(path)
     flat = {**raw.get("train", {}), "backbone": raw.get("backbone", {}), "data_recipe": raw.get("data", {}),
             "feature_augment": raw.get("feature_augment", {}), "encoder_init": raw.get("encoder_init", {})}
     apply_overrides(flat, overrides)
@@ -132,11 +147,7 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
     model_path = flat["backbone"].get("model_path")
     if model_path and not Path(model_path).is_absolute():
         flat["backbone"] = {**flat["backbone"], "model_path": str((base / model_path).resolve())}
-    for key in ("train_manifest", "dev_manifest", "out_dir", "init_from", "project_from"):
-        if flat.get(key) and not Path(flat[key]).is_absolute():
-            bundled = key in ("init_from", "project_from") and "/" not in flat[key] \
-                and not (base / flat[key]).exists()  # the name of a bundled model
-            flat[key] = flat[key] if bundled else str((base / flat[key]).resolve())
+    resolve_recipe_paths(flat, base, ("train_manifest", "dev_manifest", "out_dir", "init_from", "project_from"))
     if isinstance(flat.get("extra_manifests"), str):
         flat["extra_manifests"] = [m for m in flat["extra_manifests"].split(",") if m]
     flat["extra_manifests"] = tuple(str((base / m).resolve()) if not Path(m).is_absolute() else m
