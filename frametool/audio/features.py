@@ -96,3 +96,15 @@ def log_mel_batch(waveforms: list[torch.Tensor], config: FeatureConfig = Feature
     for b, w in enumerate(waveforms):
         out.append(_normalised(logmel[b, : w.shape[0] // config.hop_length], config))
     return out
+
+
+def padded_log_mel(waveforms: list[torch.Tensor], config: FeatureConfig = FeatureConfig()
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`log_mel_batch` zero-padded into one (B, Tm, n_mels) tensor, with each row's (B,) frame count (at
+    least 1), on the waveforms' device."""
+    feats = log_mel_batch(waveforms, config)
+    device = waveforms[0].device
+    out = torch.zeros(len(feats), max(1, max(f.shape[0] for f in feats)), config.n_mels, device=device)
+    for b, f in enumerate(feats):
+        out[b, : f.shape[0]] = f
+    return out, torch.tensor([max(1, f.shape[0]) for f in feats], device=device)

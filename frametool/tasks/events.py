@@ -200,7 +200,7 @@ def event_channels(model: EventModel, samples: np.ndarray, labels: list[str], ba
     """16 kHz samples -> (len(labels), T, 3) channels [activity probability, onset and offset intensity per
     second] on the recording's FrameGrid. Windows of the model's training length overlap by a third; each
     frame comes from the window in which it is furthest from an edge."""
-    from frametool.audio.features import log_mel
+    from frametool.audio.features import padded_log_mel
 
     features = model.backbone.config.features
     device = next(model.parameters()).device
@@ -216,21 +216,9 @@ def event_channels(model: EventModel, samples: np.ndarray, labels: list[str], ba
     best = np.full(T, -1.0)  # distance to the nearest window edge of the frame's current source
     for first in range(0, len(starts), batch_windows):
         chunk = starts[first:first + batch_windows]
-        waves, lens = [], []
-        for s in chunk:
-            piece = samples[sample_at(s):sample_at(s + window)]
-            waves.append(torch.from_numpy(np.ascontiguousarray(piece, dtype=np.float32)))
-        n = max(len(w) for w in waves)
-        batch = torch.zeros(len(waves), n)
-        for b, w in enumerate(waves):
-            batch[b, : len(w)] = w
-            lens.append(max(1, len(w) // features.hop_length))
-        feats = log_mel(batch.to(device), features)
-        for b, length in enumerate(lens):  # normalise each window over its own audio only
-            if length < feats.shape[1]:
-                feats[b] = 0.0
-                feats[b, :length] = log_mel(batch[b: b + 1, : len(waves[b])].to(device), features)[0, :length]
-        feat_lens = torch.tensor(lens, device=device)
+        waves = [torch.from_numpy(np.ascontiguousarray(samples[sample_at(s):sample_at(s + window)],
+                                                       dtype=np.float32)).to(device) for s in chunk]
+        feats, feat_lens = padded_log_mel(waves, features)  # each window normalised over its own audio
         values, mask = model(feats, feat_lens, labels)
         values = values.float().cpu().numpy()  # (B, C, T, 3)
         counts = mask.sum(dim=1).tolist()

@@ -139,7 +139,7 @@ def _frames_tensor(lists: list[list[int]]) -> torch.Tensor:
 
 def make_step_batch(recordings: list[Recording], weights: np.ndarray, config: EventTrainConfig, model,
                     labels: list[str], rng: random.Random, np_rng: np.random.Generator):
-    from frametool.audio.features import log_mel
+    from frametool.audio.features import padded_log_mel
 
     features = model.backbone.config.features
     shift = model.frame_shift_s
@@ -162,16 +162,7 @@ def make_step_batch(recordings: list[Recording], weights: np.ndarray, config: Ev
         waves.append(piece)
         starts.append(float(grid.start_s(first)))
         chosen.append(rec)
-    n = max(len(w) for w in waves)
-    audio = torch.zeros(len(waves), n)
-    for i, w in enumerate(waves):
-        audio[i, : len(w)] = torch.from_numpy(w)
-    feats = log_mel(audio, features)
-    feat_lens = torch.tensor([max(1, len(w) // features.hop_length) for w in waves])
-    for i, w in enumerate(waves):  # a short file: its own normalisation, zero padding
-        if len(w) < n:
-            feats[i] = 0.0
-            feats[i, : feat_lens[i]] = log_mel(audio[i: i + 1, : len(w)], features)[0, : feat_lens[i]]
+    feats, feat_lens = padded_log_mel([torch.from_numpy(w) for w in waves], features)  # each crop on its own
     T = int(model.backbone.num_frames(torch.tensor(feats.shape[1])))
     act, ann, on, off = [], [], [], []
     for rec, start in zip(chosen, starts):
