@@ -84,10 +84,16 @@ def _prepared(item: CorpusItem, config: AlignConfig, max_words: int, segmented: 
     """`_prepare`, or the Failure that says why the file cannot be aligned."""
     try:
         return _prepare(item, config, max_words, segmented)
-    except InputError as exc:
-        return Failure(str(exc.path), exc.stage, exc.problem)
     except (FrametoolError, OSError) as exc:
-        return Failure(str(item.audio), "input", str(exc))
+        return _input_failure(item, exc)
+
+
+def _input_failure(item: CorpusItem, exc: Exception) -> Failure:
+    """What failures.tsv records for a file whose input could not be read: the file and stage an InputError
+    names, else the audio file."""
+    if isinstance(exc, InputError):
+        return Failure(str(exc.path), exc.stage, exc.problem)
+    return Failure(str(item.audio), "input", str(exc))
 
 
 def _output_exists(config: AlignConfig, item: CorpusItem) -> bool:
@@ -248,11 +254,8 @@ def run_files(config, items: list[CorpusItem], work, progress=None, stdout=None)
         else:
             try:
                 annotation, duration_s = work(item)
-            except InputError as exc:
-                summary.failures.append(Failure(str(exc.path), exc.stage, exc.problem))
-                annotation = None
             except (FrametoolError, OSError) as exc:
-                summary.failures.append(Failure(str(item.audio), "input", str(exc)))
+                summary.failures.append(_input_failure(item, exc))
                 annotation = None
             except Exception as exc:  # a model bug on one file must not sink the corpus
                 summary.failures.append(Failure(str(item.audio), "model", f"{type(exc).__name__}: {exc}"))
