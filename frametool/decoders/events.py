@@ -129,3 +129,13 @@ def decode_exclusive(values: np.ndarray, grid: FrameGrid, labels: list[str], con
         out.append(Item(labels[best], item.start_s, item.end_s, item.start_ci_s, item.end_ci_s,
                         round(float(means[best]), 4), item.flags))
     return out
+
+
+def decode_channels(values: np.ndarray, grid: FrameGrid, labels: list[str], config: DecodeConfig) -> list[Item]:
+    """values (C, T, 3) for `labels` -> their events sorted by onset: one stream for exclusive labels, else
+    label by label."""
+    if config.exclusive:
+        items = decode_exclusive(values, grid, labels, config)
+    else:
+        items = [item for c, label in enumerate(labels) for item in decode_events(values[c], grid, label, config)]
+    return sorted(items, key=lambda it: (it.start_s, it.label))

@@ -240,20 +240,15 @@ def event_channels(model: EventModel, samples: np.ndarray, labels: list[str], ba
 def detect(model: EventModel, samples: np.ndarray, labels: list[str] | None = None) -> list[Item]:
     """The events of the asked labels (all the model knows by default) in a 16 kHz recording, sorted by
     onset."""
-    from frametool.decoders.events import DecodeConfig, decode_events, decode_exclusive
+    from frametool.decoders.events import DecodeConfig, decode_channels
 
     labels = list(labels or model.config.labels)
     unknown = [label for label in labels if label not in model.config.labels]
     if unknown:
         raise UsageError(f"model {model.config.name!r} knows no event {', '.join(map(repr, unknown))}; its "
                          f"events are: {', '.join(model.config.labels)}")
-    config = DecodeConfig(**model.config.decoding)
     values, grid = event_channels(model, samples, labels)
-    if config.exclusive:
-        items = decode_exclusive(values, grid, labels, config)
-    else:
-        items = [item for c, label in enumerate(labels) for item in decode_events(values[c], grid, label, config)]
-    return sorted(items, key=lambda it: (it.start_s, it.label))
+    return decode_channels(values, grid, labels, DecodeConfig(**model.config.decoding))
 
 
 def to_annotation(file: str, duration_s: float, model_name: str, items: list[Item]) -> Annotation:

@@ -85,6 +85,13 @@ class Recording:
     events: list[tuple[float, float, str]]
     regions: list[tuple[float, float]]
 
+    def score(self, items):
+        """Detected items (label, start_s, end_s) scored against this recording's events, inside its regions."""
+        from frametool.bench.events import Event, score_file
+
+        return score_file([Event(lab, a, b) for a, b, lab in self.events],
+                          [Event(it.label, it.start_s, it.end_s) for it in items], self.regions)
+
     @property
     def duration_s(self) -> float:
         from frametool.audio.io import TARGET_RATE_HZ
@@ -193,15 +200,13 @@ def event_loss(model, batch, labels: list[str], config: EventTrainConfig) -> tup
 
 
 def evaluate(model, recordings: list[Recording]) -> dict:
-    from frametool.bench.events import Event, EventCounts, score_file
+    from frametool.bench.events import EventCounts
     from frametool.tasks.events import detect
 
     model.eval()
     counts = EventCounts()
     for rec in recordings:
-        items = detect(model, rec.samples)
-        counts.add(score_file([Event(lab, a, b) for a, b, lab in rec.events],
-                              [Event(it.label, it.start_s, it.end_s) for it in items], rec.regions))
+        counts.add(rec.score(detect(model, rec.samples)))
     model.train()
     return counts.summary()
 
@@ -216,8 +221,8 @@ def choose_decoding(model, recordings: list[Recording], fixed: dict, grid: dict 
     (keys already set in `fixed`, the recipe's [decoding], are kept as they are)."""
     import itertools
 
-    from frametool.bench.events import Event, EventCounts, score_file
-    from frametool.decoders.events import DecodeConfig, decode_events, decode_exclusive
+    from frametool.bench.events import EventCounts
+    from frametool.decoders.events import DecodeConfig, decode_channels
     from frametool.tasks.events import event_channels
 
     labels = list(model.config.labels)
@@ -230,12 +235,7 @@ def choose_decoding(model, recordings: list[Recording], fixed: dict, grid: dict 
         config = DecodeConfig(**settings)
         counts = EventCounts()
         for rec, (values, frames) in zip(recordings, channels):
-            if config.exclusive:
-                items = decode_exclusive(values, frames, labels, config)
-            else:
-                items = [it for c, lab in enumerate(labels) for it in decode_events(values[c], frames, lab, config)]
-            counts.add(score_file([Event(lab, a, b) for a, b, lab in rec.events],
-                                  [Event(it.label, it.start_s, it.end_s) for it in items], rec.regions))
+            counts.add(rec.score(decode_channels(values, frames, labels, config)))
         score = counts.f1(0.02) - counts.syllable_error_rate
         if score > best_score:
             best, best_score = settings, score
