@@ -389,6 +389,30 @@ def synth(
     typer.echo(str(manifest))
 
 
+@app.command("synth-scenes")
+def synth_scenes(
+    out: Path = typer.Argument(..., help="Output folder: <id>.wav, <id>.tsv (onset, offset, label), manifest.jsonl."),
+    speech: List[Path] = typer.Option(..., "--speech", help="Word-timed corpus manifest (frametool synth / import) the speech events come from; repeatable."),
+    split: str = typer.Option("train", help="train, dev or test: own seeds; test scenes hear music instruments training never hears."),
+    scenes: int = typer.Option(100, help="Number of scenes."),
+    duration: float = typer.Option(15.0, help="Seconds per scene."),
+    seed: int = typer.Option(0),
+    jobs: int = typer.Option(2, help="Processes."),
+) -> None:
+    """Mix synthetic sound scenes with exact event labels (speech, music, alarm, siren, knock, chirp)."""
+    _check_choice("--split", split, ("train", "dev", "test"))
+    if scenes < 1 or duration < 2.0:
+        _fail_usage("--scenes must be at least 1 and --duration at least 2 s")
+    from frametool.synth.scenes import SceneConfig, generate_scenes
+
+    try:
+        manifest = generate_scenes(SceneConfig(out, tuple(speech), split=split, scenes=scenes, duration_s=duration,
+                                               seed=seed, jobs=jobs))
+    except FrametoolError as exc:
+        _fail_usage(str(exc))
+    typer.echo(str(manifest))
+
+
 @bench_app.command("accuracy")
 def bench_accuracy(
     corpus: Path = typer.Argument(..., help="Corpus folder with audio + .lab transcripts."),
@@ -422,16 +446,24 @@ def bench_events(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Event model to score."),
     baseline_train: Optional[Path] = typer.Option(None, "--baseline-train", help="Event manifest (frametool import) to fit the energy-threshold baseline on; scored beside the model."),
     event: Optional[List[str]] = typer.Option(None, "--event", "-e", help="Only these labels (default: all)."),
+    peer: Optional[str] = typer.Option(None, "--peer", help="Also score a peer: silero-vad (its speech regions are `speech` events)."),
+    per_file: bool = typer.Option(False, "--per-file", help="Also print onset F1 at 200 ms file by file."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object last."),
 ) -> None:
-    """Event onset/offset accuracy at 10/20/50/200 ms, event F1 and syllable error rate."""
+    """Event onset/offset accuracy at 10/20/50/200 ms, event F1 and syllable error rate.
+
+    References are <stem>.tsv tables, or diarization RTTMs (<stem>.rttm, scored inside <stem>.uem) whose
+    speakers' turns together are the `speech` events."""
     from frametool.bench.events import run_events_bench
 
     try:
-        report = run_events_bench(corpus, reference, model, baseline_train, list(event or ()) or None)
+        report = run_events_bench(corpus, reference, model, baseline_train, list(event or ()) or None, peer)
     except FrametoolError as exc:
         _fail_usage(str(exc))
     typer.echo(report.table())
+    if per_file:
+        typer.echo("")
+        typer.echo(report.file_table())
     if json_out:
         import json
 

@@ -205,6 +205,16 @@ class EventsReport:
             out["baseline_params"] = self.baseline_params.__dict__
         return out
 
+    def file_table(self) -> str:
+        names = list(self.systems)
+        lines = ["| file | reference events | " + " | ".join(f"{n} onset F1 @200 ms" for n in names) + " |",
+                 "|---|---|" + "---|" * len(names)]
+        for file, systems in self.per_file.items():
+            first = next(iter(systems.values()))
+            lines.append(f"| {file} | {first.n_ref} | " + " | ".join(f"{systems[n].f1(0.2):.3f}" for n in names)
+                         + " |")
+        return "\n".join(lines)
+
     def table(self) -> str:
         names = list(self.systems)
         lines = ["Events: onsets and offsets matched one-to-one within the tolerance; F1 label-agnostic unless "
@@ -252,9 +262,30 @@ def reference_regions(reference: Path) -> dict[str, list[tuple[float, float]]]:
     return out
 
 
-def run_events_bench(corpus, reference, model: str | None, baseline_train=None, labels=None) -> EventsReport:
-    """Score `model` (and the energy baseline fitted on `baseline_train`, an event manifest) on every audio
-    file of `corpus` that has `<stem>.tsv` in `reference`."""
+def reference_events(reference: Path, relative: Path) -> tuple[list[Event], list[tuple[float, float]] | None] | None:
+    """The reference events of one recording (`<stem>.tsv`, or the speech regions of `<stem>.rttm`) and the
+    regions its `<stem>.uem` scores (None: the manifest's or the whole file); None without a reference."""
+    from frametool.bench.vad import read_rttm_speech, read_uem
+
+    base = reference / relative.parent / relative.stem
+    uem = base.with_suffix(".uem")
+    regions = read_uem(uem) if uem.is_file() else None
+    if base.with_suffix(".tsv").is_file():
+        return read_event_table(base.with_suffix(".tsv")), regions
+    if base.with_suffix(".rttm").is_file():
+        return read_rttm_speech(base.with_suffix(".rttm")), regions
+    return None
+
+
+PEERS = ("silero-vad",)
+
+
+def run_events_bench(corpus, reference, model: str | None, baseline_train=None, labels=None,
+                     peer: str | None = None) -> EventsReport:
+    """Score `model`, the energy baseline fitted on `baseline_train` (an event manifest) and `peer` on every
+    audio file of `corpus` that has a reference in `reference`: `<stem>.tsv`, or `<stem>.rttm` whose
+    speakers' turns together are the `speech` events (a diarization reference; `<stem>.uem` limits the
+    scoring to its regions)."""
     import time
 
     from frametool.audio.io import load_audio
@@ -264,9 +295,12 @@ def run_events_bench(corpus, reference, model: str | None, baseline_train=None, 
     reference = Path(reference)
     if not reference.is_dir():
         raise UsageError(f"--reference {reference} is not a folder")
-    items = [it for it in discover(str(corpus)) if (reference / it.relative.parent / (it.audio.stem + ".tsv")).is_file()]
+    if peer is not None and peer not in PEERS:
+        raise UsageError(f"--peer must be one of {', '.join(PEERS)}, not {peer!r}")
+    found = [(it, reference_events(reference, it.relative)) for it in discover(str(corpus))]
+    items = [(it, ref) for it, ref in found if ref is not None]
     if not items:
-        raise UsageError(f"no audio file of {corpus} has a reference table <stem>.tsv in {reference}")
+        raise UsageError(f"no audio file of {corpus} has a reference <stem>.tsv or <stem>.rttm in {reference}")
     regions = reference_regions(reference)
     systems: dict[str, object] = {}
     params = None
@@ -283,22 +317,27 @@ def run_events_bench(corpus, reference, model: str | None, baseline_train=None, 
         baseline = EnergyBaseline().fit(load_recordings(Path(baseline_train)))
         params = baseline.params
         systems["energy baseline"] = baseline.detect
+    if peer == "silero-vad":
+        from frametool.bench.vad import SileroSpeech
+
+        systems[SileroSpeech.name] = SileroSpeech()
     if not systems:
-        raise UsageError("nothing to score: give --model and/or --baseline-train")
+        raise UsageError("nothing to score: give --model, --baseline-train and/or --peer")
     counts = {name: EventCounts() for name in systems}
     per_file: dict[str, dict[str, EventCounts]] = {}
     wall = {name: 0.0 for name in systems}
     audio_s = 0.0
-    for it in items:
+    for it, (ref, uem) in items:
         wave = load_audio(it.audio)
         audio_s += wave.duration_s
-        ref = read_event_table(reference / it.relative.parent / (it.audio.stem + ".tsv"))
+        if labels:
+            ref = [e for e in ref if e.label in labels]
         per_file[str(it.relative)] = {}
         for name, run in systems.items():
             started = time.perf_counter()
             hyp = run(wave.samples)
             wall[name] += time.perf_counter() - started
-            scored = score_file(ref, hyp, regions.get(it.audio.stem))
+            scored = score_file(ref, hyp, uem if uem is not None else regions.get(it.audio.stem))
             counts[name].add(scored)
             per_file[str(it.relative)][name] = scored
     return EventsReport(counts, per_file, wall, audio_s, params)

@@ -48,7 +48,15 @@ class EventTrainConfig:
     conditioning: str = "film"  # EventModelConfig.conditioning
     # after training, choose the decoding thresholds on the dev files (DECODING_GRID; [decoding] keys stay)
     choose_decoding: bool = True
+    decoding_grid: dict = field(default_factory=dict)  # the values tried there (default DECODING_GRID)
+    # what picks the checkpoint and the thresholds on dev: "onset_f1_20ms-ser" (onset F1 at 20 ms minus the
+    # syllable error rate: bird song) or "labelled_f1_200ms" (the mean over labels of the labelled event F1
+    # with a 200 ms onset collar: sound scenes)
+    select: str = "onset_f1_20ms-ser"
+    # an event model to continue, or an align model whose backbone (audio encoder and decoder) starts this one;
+    # the align model's backbone settings then replace [backbone]
     init_from: str = ""
+    freeze: tuple[str, ...] = ()  # parameter-name prefixes kept fixed (e.g. "backbone.whisper.conv")
     backbone: dict = field(default_factory=dict)
     decoding: dict = field(default_factory=dict)
     data_recipe: dict = field(default_factory=dict)
@@ -65,6 +73,7 @@ def load_event_recipe(path: Path, overrides: list[str] = ()) -> EventTrainConfig
 
     raw = read_recipe(path)
     flat = {**raw.get("train", {}), "backbone": raw.get("backbone", {}), "decoding": raw.get("decoding", {}),
+            "decoding_grid": {k: tuple(v) for k, v in raw.get("decoding_grid", {}).items()},
             "data_recipe": raw.get("data", {})}
     apply_overrides(flat, overrides)
     unknown = set(flat) - {f.name for f in fields(EventTrainConfig)}
@@ -75,7 +84,38 @@ def load_event_recipe(path: Path, overrides: list[str] = ()) -> EventTrainConfig
             raise UsageError(f"recipe {path}: [train] needs {key}")
     resolve_recipe_paths(flat, path.parent, ("train_manifest", "dev_manifest", "out_dir", "init_from"))
     flat["labels"] = tuple(flat.get("labels", ()))
+    flat["freeze"] = tuple(flat.get("freeze", ()))
+    if flat.get("select", SELECTIONS[0]) not in SELECTIONS:
+        raise UsageError(f"recipe {path}: select must be one of {', '.join(SELECTIONS)}")
     return EventTrainConfig(**flat)
+
+
+SELECTIONS = ("onset_f1_20ms-ser", "labelled_f1_200ms")
+
+
+def selection_score(counts, select: str) -> float:
+    """The dev score a recipe's `select` names, from an EventCounts."""
+    if select == "labelled_f1_200ms":
+        labels = sorted(counts.per_label)
+        return float(np.mean([counts.label_f1(lab) for lab in labels])) if labels else 0.0
+    return counts.f1(0.02) - counts.syllable_error_rate
+
+
+def start_from(init_from: str) -> tuple[dict | None, dict]:
+    """(backbone settings or None, state dict) of the model an events recipe starts from: a whole event
+    model, or only the backbone of an align model."""
+    from safetensors.torch import load_file
+
+    from frametool.model import WEIGHTS_FILE, read_model_folder
+
+    folder, raw = read_model_folder(init_from)
+    state = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
+    if raw.get("task", "align") == "events":
+        return None, state
+    if raw.get("backbone", "tiny") != "tiny":
+        raise UsageError(f"init_from {init_from!r}: event models start from a tiny-backbone model, not "
+                         f"{raw.get('backbone')!r}")
+    return dict(raw.get("backbone_config", {})), {k: v for k, v in state.items() if k.startswith("backbone.")}
 
 
 @dataclass
@@ -199,7 +239,8 @@ def event_loss(model, batch, labels: list[str], config: EventTrainConfig) -> tup
     return total, {"bce": bce.item(), "onset": onset.item(), "offset": offset.item()}
 
 
-def evaluate(model, recordings: list[Recording]) -> dict:
+def evaluate(model, recordings: list[Recording]):
+    """-> the dev EventCounts of the model as it stands."""
     from frametool.bench.events import EventCounts
     from frametool.tasks.events import detect
 
@@ -208,16 +249,16 @@ def evaluate(model, recordings: list[Recording]) -> dict:
     for rec in recordings:
         counts.add(rec.score(detect(model, rec.samples)))
     model.train()
-    return counts.summary()
+    return counts
 
 
 DECODING_GRID = {"min_gap_s": (0.015, 0.025, 0.035, 0.045, 0.055), "onset_mass": (0.2, 0.3, 0.5, 0.7),
                  "activity": (0.1, 0.2, 0.3, 0.5)}
 
 
-def choose_decoding(model, recordings: list[Recording], fixed: dict, grid: dict = DECODING_GRID, log=print) -> dict:
-    """The decoding thresholds (DecodeConfig fields) with the best dev onset F1 at 20 ms minus syllable error
-    rate; the model's channels are computed once per file and decoded with every combination of `grid`
+def choose_decoding(model, recordings: list[Recording], fixed: dict, grid: dict = DECODING_GRID, log=print,
+                    select: str = SELECTIONS[0]) -> dict:
+    """The decoding thresholds (DecodeConfig fields) with the best dev score (`select`); the model's channels are computed once per file and decoded with every combination of `grid`
     (keys already set in `fixed`, the recipe's [decoding], are kept as they are)."""
     import itertools
 
@@ -236,10 +277,10 @@ def choose_decoding(model, recordings: list[Recording], fixed: dict, grid: dict 
         counts = EventCounts()
         for rec, (values, frames) in zip(recordings, channels):
             counts.add(rec.score(decode_channels(values, frames, labels, config)))
-        score = counts.f1(0.02) - counts.syllable_error_rate
+        score = selection_score(counts, select)
         if score > best_score:
             best, best_score = settings, score
-    log(f"decoding chosen on dev: {best} (onset F1@20ms - SER = {best_score:.4f})")
+    log(f"decoding chosen on dev: {best} ({select} = {best_score:.4f})")
     return best
 
 
@@ -256,18 +297,29 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
     labels = list(config.labels) or sorted({lab for rec in train for _, _, lab in rec.events})
     weights = np.array([sum(b - a for a, b in rec.regions) for rec in train])
     weights = weights / weights.sum()
-    model_config = EventModelConfig(backbone_config=config.backbone, labels=tuple(labels),
+    backbone, start = start_from(config.init_from) if config.init_from else (None, None)
+    model_config = EventModelConfig(backbone_config=backbone or config.backbone, labels=tuple(labels),
                                     conditioning=config.conditioning,
                                     window_s=config.window_s, decoding=dict(config.decoding),
                                     data_recipe={**config.data_recipe, "train_manifest": config.train_manifest,
                                                  "dev_manifest": config.dev_manifest},
                                     seed=config.seed, name=config.name)
     model = EventModel(model_config)
-    if config.init_from:
-        start = load_event_model(config.init_from)
-        model.load_state_dict(start.state_dict())
+    if start is not None:
+        try:
+            missing, _ = model.load_state_dict(start, strict=backbone is None)
+        except RuntimeError as exc:
+            raise UsageError(f"init_from {config.init_from!r} does not fit this recipe ({exc})") from None
+        if any(k.startswith("backbone.") for k in missing):
+            raise UsageError(f"init_from {config.init_from!r} lacks backbone weights: {missing[:3]}")
+        log(f"started from {config.init_from}" + (" (its backbone)" if backbone is not None else ""))
+    if config.freeze:
+        from frametool.training.pretrained import freeze
+
+        log(f"frozen: {freeze(model, config.freeze) / 1e6:.2f} M parameters ({', '.join(config.freeze)})")
     model.train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
 
     def lr_at(step: int) -> float:
         if step < config.warmup_steps:
@@ -298,23 +350,25 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
         if step % config.save_every == 0:
             save_event_model(model, out / "last")
         if step % config.eval_every == 0 or step == config.steps or out_of_time:
-            scores = evaluate(model, dev)
-            score = scores["onset_f1_20ms"] - scores["syllable_error_rate"]
+            counts = evaluate(model, dev)
+            scores, score = counts.summary(), selection_score(counts, config.select)
             better = score > best_score
             if better:
                 best_score, best_step = score, step
                 save_event_model(model, out / "best")
             log(f"step {step} ({minutes:.1f} min) loss bce {running['bce']:.3f} onset {running['onset']:.2f} "
                 f"offset {running['offset']:.2f} | dev onset F1@20ms {scores['onset_f1_20ms']:.4f} "
-                f"SER {scores['syllable_error_rate']:.4f} offsets@20ms {scores['offset_within_20ms']:.4f}"
+                f"SER {scores['syllable_error_rate']:.4f} offsets@20ms {scores['offset_within_20ms']:.4f} "
+                f"{config.select} {score:.4f}"
                 + (" *best" if better else ""))
         if out_of_time:
             log(f"stopping at {config.max_minutes:g} minutes")
             break
     save_event_model(model, out / "last")
-    log(f"best step {best_step} (dev onset F1@20ms - SER = {best_score:.4f})")
+    log(f"best step {best_step} (dev {config.select} = {best_score:.4f})")
     if config.choose_decoding and dev:
         best_model = load_event_model(str(out / "best"))
-        best_model.config.decoding = choose_decoding(best_model, dev, dict(config.decoding), log=log)
+        best_model.config.decoding = choose_decoding(best_model, dev, dict(config.decoding),
+                                                     config.decoding_grid or DECODING_GRID, log, config.select)
         save_event_model(best_model, out / "best")
     return out / "best"
