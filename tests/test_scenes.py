@@ -206,3 +206,19 @@ activity = [0.3, 0.5]
     with pytest.raises(UsageError, match="select"):
         load_event_recipe(recipe)
     assert selection_score(EventCounts(), "labelled_f1_200ms") == 0.0
+
+
+def test_every_music_note_is_released(tmp_path):
+    """A note-off before its note-on leaves the note sounding for ever (FluidSynth then never finishes)."""
+    mido = pytest.importorskip("mido")
+    for seed in range(200):
+        path = tmp_path / f"{seed}.mid"
+        sounds._music_midi(np.random.default_rng(seed), sounds.music_programs("train"), path)
+        sounding, tick = set(), 0
+        for message in mido.MidiFile(str(path)).tracks[0]:
+            tick += message.time
+            if message.type == "note_on":
+                sounding.add((message.channel, message.note))
+            elif message.type == "note_off":
+                sounding.discard((message.channel, message.note))
+        assert not sounding, seed

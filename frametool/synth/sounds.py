@@ -104,14 +104,13 @@ def knock(rng: np.random.Generator) -> np.ndarray:
     modes = [(rng.uniform(120, 700), rng.uniform(0.3, 1.0)) for _ in range(int(rng.integers(2, 4)))]
     tap_n = int(8 * decay * sr)
     t = np.arange(tap_n) / sr
-    out = np.zeros(int((gap * (count - 1) + 8 * decay) * sr) + 1, dtype=np.float32)
+    out = np.zeros(int(gap * 1.1 * (count - 1) * sr) + tap_n, dtype=np.float32)
     for k in range(count):
         tap = sum(a * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.28)) for f, a in modes)
         tap = tap + 0.3 * rng.standard_normal(tap_n) * np.exp(-t / (decay / 3))
         tap = tap * np.exp(-t / decay) * rng.uniform(0.6, 1.0)
-        start = int(k * gap * rng.uniform(0.9, 1.1) * sr)
-        end = min(len(out), start + tap_n)
-        out[start:end] += tap[: end - start].astype(np.float32)
+        start = int(k * gap * rng.uniform(0.9, 1.1) * sr)  # the taps of a knock are never evenly spaced
+        out[start:start + tap_n] += tap.astype(np.float32)
     return out
 
 
@@ -151,9 +150,10 @@ def _music_midi(rng: np.random.Generator, programs: list[int], path: Path) -> No
     events: list[tuple[int, mido.Message]] = []  # (absolute tick, message)
 
     def note(channel: int, pitch: int, start: float, length: float, velocity: int) -> None:
-        events.append((int(start * tpb), mido.Message("note_on", channel=channel, note=pitch, velocity=velocity)))
-        events.append((int((start + length) * tpb) - 1,
-                       mido.Message("note_off", channel=channel, note=pitch, velocity=0)))
+        on = int(start * tpb)
+        off = max(on + tpb // 8, int((start + length) * tpb) - 1)  # a note never ends before it starts
+        events.append((on, mido.Message("note_on", channel=channel, note=pitch, velocity=velocity)))
+        events.append((off, mido.Message("note_off", channel=channel, note=pitch, velocity=0)))
 
     melody = int(rng.choice(programs))
     events.append((0, mido.Message("program_change", channel=0, program=melody)))
@@ -189,6 +189,12 @@ def _music_midi(rng: np.random.Generator, programs: list[int], path: Path) -> No
     midi.save(str(path))
 
 
+def midi_seconds(path: Path) -> float:
+    import mido
+
+    return float(mido.MidiFile(str(path)).length)
+
+
 def music(rng: np.random.Generator, programs: list[int]) -> np.ndarray:
     """One rendered phrase (mono, 16 kHz); raises UsageError where FluidSynth or a SoundFont is missing."""
     import soundfile as sf
@@ -200,8 +206,11 @@ def music(rng: np.random.Generator, programs: list[int]) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         mid, wav = Path(tmp) / "phrase.mid", Path(tmp) / "phrase.wav"
         _music_midi(rng, programs, mid)
-        done = subprocess.run([binary, "-ni", "-g", "0.7", "-r", str(SAMPLE_RATE_HZ), "-F", str(wav), "-T", "wav",
-                               str(font), str(mid)], capture_output=True, text=True, timeout=120)
+        try:
+            done = subprocess.run([binary, "-ni", "-g", "0.7", "-r", str(SAMPLE_RATE_HZ), "-F", str(wav), "-T",
+                                   "wav", str(font), str(mid)], capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise UsageError(f"fluidsynth did not finish rendering a {midi_seconds(mid):.1f} s phrase in 60 s") from None
         if done.returncode != 0 or not wav.is_file():
             raise UsageError(f"fluidsynth failed: {done.stderr.strip()[-300:]}")
         data, rate = sf.read(str(wav), dtype="float32", always_2d=True)
