@@ -470,6 +470,31 @@ def bench_events(
         typer.echo(json.dumps(report.as_dict()))
 
 
+@bench_app.command("diarization")
+def bench_diarization(
+    corpus: Path = typer.Argument(..., help="Folder of recordings (or one file)."),
+    reference: Path = typer.Option(..., "--reference", help="Folder of reference <stem>.rttm (and <stem>.uem: the scored region)."),
+    peer: List[str] = typer.Option(["silero-vad"], "--peer", help="Peers to score: silero-vad (its speech, all one speaker)."),
+    collar: float = typer.Option(0.5, "--collar", help="pyannote's collar: the total width around each reference boundary that is not scored (0.5 = ±0.25 s)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object last."),
+) -> None:
+    """Diarization error rate (missed, false alarm, confusion; overlap scored) file by file and overall."""
+    from frametool.bench.diarization import peer_system, run_diarization_bench
+
+    if collar < 0:
+        _fail_usage("--collar must be at least 0")
+    try:
+        systems = {name: peer_system(name) for name in peer}
+        report = run_diarization_bench(corpus, reference, systems, collar)
+    except FrametoolError as exc:
+        _fail_usage(str(exc))
+    typer.echo(report.table())
+    if json_out:
+        import json
+
+        typer.echo(json.dumps(report.as_dict()))
+
+
 @bench_app.command("speed")
 def bench_speed(
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m"),

@@ -47,23 +47,11 @@ def merge_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def read_rttm_speech(path: Path) -> list:
-    """`SPEAKER <file> <chan> <onset> <duration> ...` lines -> the merged speech regions as `speech` Events."""
+    """An RTTM's merged speech regions (every speaker's turns together) as `speech` Events."""
+    from frametool.bench.diarization import read_rttm
     from frametool.bench.events import Event
 
-    spans = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        parts = line.split()
-        if not parts or parts[0] != "SPEAKER":
-            continue
-        try:
-            onset, duration = float(parts[3]), float(parts[4])
-        except (IndexError, ValueError):
-            raise InputError(path, f"line {n}: expected SPEAKER <file> <channel> <onset> <duration> ..., "
-                             f"got {line!r}") from None
-        if duration < 0:
-            raise InputError(path, f"line {n}: negative duration {duration}")
-        spans.append((onset, onset + duration))
-    return [Event("speech", a, b) for a, b in merge_spans(spans)]
+    return [Event("speech", a, b) for a, b in merge_spans([(a, b) for a, b, _ in read_rttm(path)])]
 
 
 def read_uem(path: Path) -> list[tuple[float, float]]:
