@@ -413,6 +413,39 @@ def synth_scenes(
     typer.echo(str(manifest))
 
 
+@app.command("synth-mixtures")
+def synth_mixtures(
+    out: Path = typer.Argument(..., help="Output folder: <id>.wav, <id>.rttm, <id>.uem, manifest.jsonl."),
+    speech: List[Path] = typer.Option(..., "--speech", help="Word-timed corpus manifest whose speakers (or voices) are mixed; repeatable."),
+    style: str = typer.Option("count", help="count (speakers start at random moments and overlap: who starts when) or conversation (turns, overlaps, back-channels)."),
+    speakers: str = typer.Option("1-6", help="Speakers per recording: N or LOW-HIGH."),
+    split: str = typer.Option("train", help="train, dev or test: own seeds."),
+    recordings: int = typer.Option(100, help="Number of recordings."),
+    duration: float = typer.Option(10.0, help="Seconds per recording."),
+    seed: int = typer.Option(0),
+    jobs: int = typer.Option(2, help="Processes."),
+) -> None:
+    """Mix multi-speaker recordings with exact speaker turns (RTTM) for diarization."""
+    _check_choice("--split", split, ("train", "dev", "test"))
+    _check_choice("--style", style, ("count", "conversation"))
+    try:
+        low, _, high = speakers.partition("-")
+        low_n, high_n = int(low), int(high or low)
+    except ValueError:
+        _fail_usage(f"--speakers must be N or LOW-HIGH, not {speakers!r}")
+    if recordings < 1 or duration < 2.0:
+        _fail_usage("--recordings must be at least 1 and --duration at least 2 s")
+    from frametool.synth.mixtures import MixtureConfig, generate_mixtures
+
+    try:
+        manifest = generate_mixtures(MixtureConfig(out, tuple(speech), split=split, style=style, recordings=recordings,
+                                                   duration_s=duration, min_speakers=low_n, max_speakers=high_n,
+                                                   seed=seed, jobs=jobs))
+    except FrametoolError as exc:
+        _fail_usage(str(exc))
+    typer.echo(str(manifest))
+
+
 @bench_app.command("accuracy")
 def bench_accuracy(
     corpus: Path = typer.Argument(..., help="Corpus folder with audio + .lab transcripts."),

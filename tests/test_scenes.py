@@ -222,3 +222,32 @@ def test_every_music_note_is_released(tmp_path):
             elif message.type == "note_off":
                 sounding.discard((message.channel, message.note))
         assert not sounding, seed
+
+
+def test_mixtures_number_speakers_by_first_speech_and_write_rttm(tmp_path):
+    from frametool.bench.diarization import read_rttm
+    from frametool.synth.mixtures import MixtureConfig, generate_mixtures
+
+    corpora = []
+    for k in range(4):  # four speakers
+        manifest = fake_speech_corpus(tmp_path / f"spk{k}", count=2)
+        rows = [dict(json.loads(line), speaker=f"s{k}") for line in manifest.read_text().splitlines()]
+        manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        corpora.append(manifest)
+    for style in ("count", "conversation"):
+        out = generate_mixtures(MixtureConfig(tmp_path / style, tuple(corpora), style=style, recordings=4,
+                                              duration_s=6.0, min_speakers=2, max_speakers=4, jobs=1))
+        for row in map(json.loads, out.read_text().splitlines()):
+            turns = row["turns"]
+            assert 1 <= row["num_speakers"] <= 4 and row["speakers"] == [f"speaker_{k + 1}" for k in
+                                                                         range(row["num_speakers"])]
+            firsts = [min(a for a, _, s in turns if s == name) for name in row["speakers"]]
+            assert firsts == sorted(firsts)  # numbered by order of first speech
+            assert all(0 <= a < b <= 6.0 for a, b, _ in turns)
+            rttm = read_rttm(Path(row["audio"]).with_suffix(".rttm"))
+            assert [(round(a, 3), s) for a, _, s in rttm] == [(round(a, 3), s) for a, _, s in turns]
+    runner = CliRunner()
+    few = runner.invoke(app, ["synth-mixtures", str(tmp_path / "x"), "--speech", str(corpora[0]), "--speakers", "2-3"])
+    assert few.exit_code == 2 and "speakers" in few.output
+    bad = runner.invoke(app, ["synth-mixtures", str(tmp_path / "x"), "--speech", str(corpora[0]), "--speakers", "a"])
+    assert bad.exit_code == 2 and "--speakers" in bad.output

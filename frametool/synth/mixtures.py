@@ -1,0 +1,190 @@
+"""Multi-speaker recordings with exact speaker turns, for training and testing diarization.
+
+`frametool synth-mixtures OUT --speech MANIFEST ... [--style count|conversation] [--speakers 1-6]` writes
+`OUT/<id>.wav`, `OUT/<id>.rttm` (the turns), `OUT/<id>.uem` and `OUT/manifest.jsonl` (rows: id, audio,
+duration_s, turns [[start_s, end_s, speaker], ...], speakers in order of first speech, num_speakers).
+
+- `count` (LibriCount-style, the paper's speaker-onset task): N speakers, each starting at a random moment
+  and talking for a while, so that they overlap freely; the question is who starts when.
+- `conversation`: turns passed between N speakers with pauses, overlaps at turn changes and short
+  back-channels.
+Each speaker is one voice (a synthetic voice or a real speaker of the manifests: the `speaker` field, else
+`voice`), heard at its own level; the mix may then get a far-field room, a telephone band, a hum and
+coloured noise (as `synth-scenes`). A speaker's turns are its word runs with pauses shorter than `gap_s`
+merged, so they follow the RTTM convention of the references. Speakers are named `speaker_1`, `speaker_2`,
+... in order of first speech. Everything comes from (seed, split, index).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from frametool.bench.vad import merge_spans
+from frametool.errors import InputError, UsageError
+from frametool.synth.scenes import _SPLIT_SEED, SpeechSource, _background, speech_excerpt
+from frametool.synth.sounds import SAMPLE_RATE_HZ
+
+STYLES = ("count", "conversation")
+
+
+@dataclass(frozen=True)
+class MixtureConfig:
+    out_dir: Path
+    speech: tuple[Path, ...]
+    split: str = "train"
+    style: str = "count"
+    recordings: int = 100
+    duration_s: float = 10.0
+    min_speakers: int = 1
+    max_speakers: int = 6
+    seed: int = 0
+    gap_s: float = 0.3
+    jobs: int = 2
+
+
+def read_speakers(manifests: tuple[Path, ...]) -> dict[str, list[SpeechSource]]:
+    """Utterances with timed words of the manifests, grouped by speaker (`speaker`, else `voice`)."""
+    by_speaker: dict[str, list[SpeechSource]] = defaultdict(list)
+    for manifest in manifests:
+        if not Path(manifest).is_file():
+            raise InputError(manifest, "speech manifest not found", "manifest")
+        for n, line in enumerate(Path(manifest).read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                words = tuple((float(w["start_s"]), float(w["end_s"])) for w in row["words"])
+                speaker = str(row.get("speaker") or row["voice"])
+                audio = Path(row["audio"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InputError(manifest, f"line {n}: not a corpus manifest row with timed words and a speaker "
+                                 f"or voice ({exc})", "manifest") from None
+            if words:
+                path = audio if audio.is_absolute() else Path(manifest).parent / audio
+                by_speaker[f"{Path(manifest).parent.name}:{speaker}"].append(SpeechSource(path, words))
+    if not by_speaker:
+        raise UsageError(f"no utterance with timed words in {', '.join(map(str, manifests))}")
+    return dict(by_speaker)
+
+
+def _place(mix: np.ndarray, clip: np.ndarray, at_s: float, gain: float) -> None:
+    start = int(round(at_s * SAMPLE_RATE_HZ))
+    end = min(len(mix), start + len(clip))
+    if end > start:
+        mix[start:end] += clip[: end - start] * gain
+
+
+def make_mixture(config: MixtureConfig, index: int, speakers: dict[str, list[SpeechSource]]
+                 ) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    """One recording: (16 kHz samples, turns (start_s, end_s, speaker_k) sorted, speakers numbered by first
+    speech)."""
+    from frametool.audio.io import load_audio
+
+    seed = (config.seed * 1_000_003 + _SPLIT_SEED[config.split] * 10_007_137 + 7_919 * index + 17) % 2 ** 32
+    rng = np.random.default_rng(seed)
+    names = sorted(speakers)
+    count = int(rng.integers(config.min_speakers, min(config.max_speakers, len(names)) + 1))
+    chosen = [names[i] for i in rng.choice(len(names), size=count, replace=False)]
+    gains = {name: 0.05 * 10 ** (rng.uniform(-9, 3) / 20) for name in chosen}
+    total = config.duration_s
+    mix = np.zeros(int(total * SAMPLE_RATE_HZ), dtype=np.float32)
+    turns: list[tuple[float, float, str]] = []
+
+    def speak(name: str, at_s: float, max_s: float) -> float:
+        """Put an excerpt of `name` at `at_s`; -> where it ends (s)."""
+        source = speakers[name][int(rng.integers(0, len(speakers[name])))]
+        clip, spans = speech_excerpt(source, load_audio(source.audio).samples, rng, max(0.8, max_s), config.gap_s)
+        clip = clip[: int(max(0.0, total - at_s) * SAMPLE_RATE_HZ)]
+        rms = float(np.sqrt(np.mean(clip.astype(np.float64) ** 2))) if len(clip) else 0.0
+        if rms > 0:
+            _place(mix, clip / rms, at_s, gains[name])
+        end = at_s + len(clip) / SAMPLE_RATE_HZ
+        for a, b in spans:
+            if at_s + a < end:
+                turns.append((round(at_s + a, 4), round(min(at_s + b, end), 4), name))
+        return end
+
+    if config.style == "count":
+        for name in chosen:
+            start = float(rng.uniform(0.0, total * 0.7))
+            speak(name, start, total - start)
+    else:
+        t, previous = float(rng.uniform(0.0, 1.0)), None
+        while t < total - 0.5:
+            name = chosen[int(rng.integers(0, count))] if count > 1 else chosen[0]
+            if name == previous and count > 1:
+                continue
+            end = speak(name, t, float(rng.uniform(1.0, 5.0)))
+            if count > 1 and rng.random() < 0.3:  # a back-channel from someone else during the turn
+                other = [n for n in chosen if n != name]
+                listener = other[int(rng.integers(0, len(other)))]
+                speak(listener, float(rng.uniform(t, max(t, end - 0.5))), 0.8)
+            previous = name
+            t = end + (float(rng.uniform(-0.6, 0.0)) if rng.random() < 0.3 else float(rng.uniform(0.1, 1.5)))
+    mix = _background(mix, rng)
+    first = {}
+    for a, b, name in sorted(turns):
+        first.setdefault(name, a)
+    order = {name: f"speaker_{k + 1}" for k, name in enumerate(sorted(first, key=first.get))}
+    merged = [(a, b, order[name]) for name in order
+              for a, b in merge_spans([(a, b) for a, b, n in turns if n == name and b > a])]
+    return mix, sorted(merged)
+
+
+def _write(config: MixtureConfig, index: int, speakers) -> dict:
+    samples, turns = make_mixture(config, index, speakers)
+    rec_id = f"{config.split}{config.style}{index:05d}"
+    wav = config.out_dir / f"{rec_id}.wav"
+    sf.write(str(wav), samples, SAMPLE_RATE_HZ, subtype="PCM_16")
+    (config.out_dir / f"{rec_id}.rttm").write_text("".join(
+        f"SPEAKER {rec_id} 1 {a:.3f} {b - a:.3f} <NA> <NA> {s} <NA> <NA>\n" for a, b, s in turns), encoding="utf-8")
+    (config.out_dir / f"{rec_id}.uem").write_text(f"{rec_id} 1 0.000 {config.duration_s:.3f}\n", encoding="utf-8")
+    order = sorted({s for _, _, s in turns}, key=lambda s: int(s.split("_")[1]))
+    return {"id": rec_id, "audio": str(wav.resolve()), "duration_s": config.duration_s,
+            "turns": [[a, b, s] for a, b, s in turns], "speakers": order, "num_speakers": len(order),
+            "style": config.style, "label_origin": "synthetic"}
+
+
+_SPEAKERS: dict = {}
+
+
+def _init(speakers) -> None:
+    global _SPEAKERS
+    _SPEAKERS = speakers
+
+
+def _job(item) -> dict:
+    config, index = item
+    return _write(config, index, _SPEAKERS)
+
+
+def generate_mixtures(config: MixtureConfig) -> Path:
+    if config.split not in _SPLIT_SEED:
+        raise UsageError(f"--split must be train, dev or test, not {config.split!r}")
+    if config.style not in STYLES:
+        raise UsageError(f"--style must be one of {', '.join(STYLES)}, not {config.style!r}")
+    if not 1 <= config.min_speakers <= config.max_speakers:
+        raise UsageError(f"--speakers {config.min_speakers}-{config.max_speakers}: need 1 <= low <= high")
+    speakers = read_speakers(config.speech)
+    if len(speakers) < config.max_speakers:
+        raise UsageError(f"the speech manifests hold {len(speakers)} speakers; --speakers asks for up to "
+                         f"{config.max_speakers}")
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    work = [(config, i) for i in range(config.recordings)]
+    if config.jobs > 1:
+        with multiprocessing.get_context("fork").Pool(config.jobs, _init, (speakers,)) as pool:
+            rows = pool.map(_job, work, chunksize=4)
+    else:
+        _init(speakers)
+        rows = [_job(item) for item in work]
+    manifest = config.out_dir / "manifest.jsonl"
+    tmp = manifest.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    tmp.replace(manifest)
+    return manifest
