@@ -1,7 +1,6 @@
 """`bench diarization`: RTTM reading, DER from pyannote.metrics with the collar and UEM, speaker counts."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
