@@ -200,7 +200,9 @@ activity = [0.3, 0.5]
     assert frozen and all(torch.equal(trained[k].float(), state[k].float()) for k in frozen)
     moved = [k for k in state if k.startswith("backbone.dec") and not torch.equal(trained[k].float(), state[k].float())]
     assert moved  # what is not frozen trains
-    assert set(load_event_model(str(best)).config.decoding) == {"activity"}
+    decoding = load_event_model(str(best)).config.decoding
+    assert set(decoding) - {"per_label"} == {"activity"}
+    assert all(set(own) <= {"activity"} for own in decoding.get("per_label", {}).values())
     assert any("labelled_f1_200ms" in line for line in lines)
     recipe.write_text(recipe.read_text().replace('select = "labelled_f1_200ms"', 'select = "auc"'))
     with pytest.raises(UsageError, match="select"):
@@ -251,3 +253,19 @@ def test_mixtures_number_speakers_by_first_speech_and_write_rttm(tmp_path):
     assert few.exit_code == 2 and "speakers" in few.output
     bad = runner.invoke(app, ["synth-mixtures", str(tmp_path / "x"), "--speech", str(corpora[0]), "--speakers", "a"])
     assert bad.exit_code == 2 and "--speakers" in bad.output
+
+
+def test_labels_may_keep_their_own_decoding_settings():
+    from frametool.decoders.events import decode_channels, decode_settings
+    from frametool.framegrid import FrameGrid
+
+    T, dt = 200, 0.02
+    values = np.zeros((2, T, 3), dtype=np.float32)
+    values[:, 50:120, 0] = 0.6  # both labels sound from frame 50 to 120 at activity 0.6
+    values[:, 50, 1] = 20.0
+    values[:, 119, 2] = 20.0
+    shared, own = decode_settings({"activity": 0.5, "per_label": {"b": {"activity": 0.7}}})
+    assert shared.activity == 0.5 and own["b"].activity == 0.7 and set(own) == {"b"}
+    items = decode_channels(values, FrameGrid(dt, T), ["a", "b"], shared, own)
+    assert [it.label for it in items] == ["a"]  # b's own, stricter threshold rejects its event
+    assert len(decode_channels(values, FrameGrid(dt, T), ["a", "b"], shared)) == 2

@@ -131,11 +131,22 @@ def decode_exclusive(values: np.ndarray, grid: FrameGrid, labels: list[str], con
     return out
 
 
-def decode_channels(values: np.ndarray, grid: FrameGrid, labels: list[str], config: DecodeConfig) -> list[Item]:
+def decode_channels(values: np.ndarray, grid: FrameGrid, labels: list[str], config: DecodeConfig,
+                    per_label: dict[str, DecodeConfig] | None = None) -> list[Item]:
     """values (C, T, 3) for `labels` -> their events sorted by onset: one stream for exclusive labels, else
-    label by label."""
+    label by label, each with its own settings where `per_label` has them."""
     if config.exclusive:
         items = decode_exclusive(values, grid, labels, config)
     else:
-        items = [item for c, label in enumerate(labels) for item in decode_events(values[c], grid, label, config)]
+        per_label = per_label or {}
+        items = [item for c, label in enumerate(labels)
+                 for item in decode_events(values[c], grid, label, per_label.get(label, config))]
     return sorted(items, key=lambda it: (it.start_s, it.label))
+
+
+def decode_settings(decoding: dict) -> tuple[DecodeConfig, dict[str, DecodeConfig]]:
+    """A model's `decoding` settings -> (the shared DecodeConfig, per-label DecodeConfigs): keys are DecodeConfig
+    fields, and `per_label` maps a label to the fields where it differs."""
+    shared = {k: v for k, v in decoding.items() if k != "per_label"}
+    return DecodeConfig(**shared), {label: DecodeConfig(**{**shared, **own})
+                                    for label, own in decoding.get("per_label", {}).items()}

@@ -67,7 +67,7 @@ class EventModelConfig:
     # out per label by dot products with projections of q: cheap, the frames are computed once) or "film"
     # (d_k * (1 + g(q)) + b(q), then a per-frame MLP for every label)
     conditioning: str = "film"
-    # decoding settings chosen on dev data (decoders/events.py DecodeConfig fields)
+    # decoding settings chosen on dev data (decoders/events.py DecodeConfig fields; `per_label`: a label's own)
     decoding: dict = field(default_factory=dict)
     data_recipe: dict = field(default_factory=dict)
     seed: int = 0
@@ -240,7 +240,7 @@ def event_channels(model: EventModel, samples: np.ndarray, labels: list[str], ba
 def detect(model: EventModel, samples: np.ndarray, labels: list[str] | None = None) -> list[Item]:
     """The events of the asked labels (all the model knows by default) in a 16 kHz recording, sorted by
     onset."""
-    from frametool.decoders.events import DecodeConfig, decode_channels
+    from frametool.decoders.events import decode_channels, decode_settings
 
     labels = list(labels or model.config.labels)
     unknown = [label for label in labels if label not in model.config.labels]
@@ -248,7 +248,7 @@ def detect(model: EventModel, samples: np.ndarray, labels: list[str] | None = No
         raise UsageError(f"model {model.config.name!r} knows no event {', '.join(map(repr, unknown))}; its "
                          f"events are: {', '.join(model.config.labels)}")
     values, grid = event_channels(model, samples, labels)
-    return decode_channels(values, grid, labels, DecodeConfig(**model.config.decoding))
+    return decode_channels(values, grid, labels, *decode_settings(model.config.decoding))
 
 
 def to_annotation(file: str, duration_s: float, model_name: str, items: list[Item]) -> Annotation:

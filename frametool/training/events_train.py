@@ -271,6 +271,10 @@ def choose_decoding(model, recordings: list[Recording], fixed: dict, grid: dict 
     channels = [event_channels(model, rec.samples, labels) for rec in recordings]
     free = {k: v for k, v in grid.items() if k not in fixed}
     best, best_score = dict(fixed), -math.inf
+    # a label's labelled F1 depends on its own decoding only (labels are decoded one by one unless exclusive),
+    # so with a per-label score every label may keep its own best settings
+    per_label = select == "labelled_f1_200ms" and not fixed.get("exclusive", False)
+    label_best: dict[str, tuple[float, dict]] = {}
     for combo in itertools.product(*free.values()):
         settings = {**fixed, **dict(zip(free, combo))}
         config = DecodeConfig(**settings)
@@ -280,6 +284,18 @@ def choose_decoding(model, recordings: list[Recording], fixed: dict, grid: dict 
         score = selection_score(counts, select)
         if score > best_score:
             best, best_score = settings, score
+        for label in labels if per_label else ():
+            f1 = counts.label_f1(label)
+            f1 = f1 if math.isfinite(f1) else -1.0  # a label with no event on dev and none found
+            if label not in label_best or f1 > label_best[label][0]:
+                label_best[label] = (f1, settings)
+    if per_label:
+        own = {label: {k: v for k, v in settings.items() if best.get(k) != v}
+               for label, (_, settings) in label_best.items()}
+        own = {label: diff for label, diff in own.items() if diff}
+        if own:
+            best = {**best, "per_label": own}
+        best_score = float(np.mean([f1 for f1, _ in label_best.values()])) if label_best else best_score
     log(f"decoding chosen on dev: {best} ({select} = {best_score:.4f})")
     return best
 
