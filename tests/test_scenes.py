@@ -167,8 +167,8 @@ def test_event_recipe_starts_from_an_align_models_backbone_and_keeps_frozen_part
     save_file(state, str(align / "model.safetensors"))
     (align / "config.json").write_text(json.dumps({"task": "align", "backbone": "tiny",
                                                    "backbone_config": TOY_BACKBONE}))
-    backbone, start = start_from(str(align))
-    assert backbone == TOY_BACKBONE and set(start) == {k for k in state if k.startswith("backbone.")}
+    backbone, start, whole = start_from(str(align))
+    assert backbone == TOY_BACKBONE and set(start) == {k for k in state if k.startswith("backbone.")} and not whole
 
     write_scene_corpus(tmp_path / "corpus", 3)
     written = write_event_import(import_event_corpus(tmp_path / "corpus", "events-tsv"), tmp_path / "data",
@@ -204,6 +204,13 @@ activity = [0.3, 0.5]
     assert set(decoding) - {"per_label"} == {"activity"}
     assert all(set(own) <= {"activity"} for own in decoding.get("per_label", {}).values())
     assert any("labelled_f1_200ms" in line for line in lines)
+    # a later stage starts from the whole event model, whatever its recipe's [backbone] says
+    second, first_out, second_out = tmp_path / "r2.toml", tmp_path / "run", tmp_path / "run2"
+    second.write_text(recipe.read_text().replace(f'init_from = "{align}"', f'init_from = "{best}"')
+                      .replace(f'out_dir = "{first_out}"', f'out_dir = "{second_out}"') + "[backbone]\nd_model = 8\n")
+    lines2: list[str] = []
+    train_events(load_event_recipe(second), log=lines2.append)
+    assert any(line == f"started from {best}" for line in lines2)
     recipe.write_text(recipe.read_text().replace('select = "labelled_f1_200ms"', 'select = "auc"'))
     with pytest.raises(UsageError, match="select"):
         load_event_recipe(recipe)

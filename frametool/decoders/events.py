@@ -3,7 +3,8 @@
 
 1. Onsets: the onset intensity's local maxima, highest first, each taken when the expected number of onsets
    in the frames around it (Δ·Σλ over ±`mass_frames`) reaches `onset_mass`, and at least `min_gap_s` from
-   an onset already taken. A run of activity above `activity` that no onset starts gets one at its start.
+   an onset already taken. A run of activity above `activity` (runs less than `min_gap_s` apart count as
+   one) that no onset starts gets one at its start.
 2. Each onset's offset: the offset intensity's strongest frame after it, before the next onset and within
    `max_duration_s`; where that stretch holds less than `offset_mass` expected offsets, the frame where
    activity falls below `activity`.
@@ -80,7 +81,13 @@ def decode_events(values: np.ndarray, grid: FrameGrid, label: str, config: Decod
     onsets = pick_onsets(onset, dt, config)
     min_frames = max(1, int(round(config.min_duration_s / dt)))
     gap = max(1, int(round(config.min_gap_s / dt)))
+    runs: list[list[int]] = []
     for a, b in hysteresis(activity, config.activity, config.activity, min_frames):
+        if runs and a - runs[-1][1] < gap:  # a dip shorter than min_gap_s does not start a new event
+            runs[-1][1] = b
+        else:
+            runs.append([a, b])
+    for a, b in runs:
         # sounding, but no onset in or near it: it starts where activity rises
         if not any(a - gap < o < b for o in onsets):
             onsets.append(a)

@@ -101,9 +101,10 @@ def selection_score(counts, select: str) -> float:
     return counts.f1(0.02) - counts.syllable_error_rate
 
 
-def start_from(init_from: str) -> tuple[dict | None, dict]:
-    """(backbone settings or None, state dict) of the model an events recipe starts from: a whole event
-    model, or only the backbone of an align model."""
+def start_from(init_from: str) -> tuple[dict, dict, bool]:
+    """(backbone settings, state dict, whether it is a whole event model) of the model an events recipe starts
+    from: a whole event model, or only the backbone of an align model. Its backbone settings replace the
+    recipe's [backbone]."""
     from safetensors.torch import load_file
 
     from frametool.model import WEIGHTS_FILE, read_model_folder
@@ -111,11 +112,11 @@ def start_from(init_from: str) -> tuple[dict | None, dict]:
     folder, raw = read_model_folder(init_from)
     state = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
     if raw.get("task", "align") == "events":
-        return None, state
+        return dict(raw.get("backbone_config", {})), state, True
     if raw.get("backbone", "tiny") != "tiny":
         raise UsageError(f"init_from {init_from!r}: event models start from a tiny-backbone model, not "
                          f"{raw.get('backbone')!r}")
-    return dict(raw.get("backbone_config", {})), {k: v for k, v in state.items() if k.startswith("backbone.")}
+    return dict(raw.get("backbone_config", {})), {k: v for k, v in state.items() if k.startswith("backbone.")}, False
 
 
 @dataclass
@@ -313,7 +314,7 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
     labels = list(config.labels) or sorted({lab for rec in train for _, _, lab in rec.events})
     weights = np.array([sum(b - a for a, b in rec.regions) for rec in train])
     weights = weights / weights.sum()
-    backbone, start = start_from(config.init_from) if config.init_from else (None, None)
+    backbone, start, whole = start_from(config.init_from) if config.init_from else (None, None, False)
     model_config = EventModelConfig(backbone_config=backbone or config.backbone, labels=tuple(labels),
                                     conditioning=config.conditioning,
                                     window_s=config.window_s, decoding=dict(config.decoding),
@@ -323,12 +324,12 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
     model = EventModel(model_config)
     if start is not None:
         try:
-            missing, _ = model.load_state_dict(start, strict=backbone is None)
+            missing, _ = model.load_state_dict(start, strict=whole)
         except RuntimeError as exc:
             raise UsageError(f"init_from {config.init_from!r} does not fit this recipe ({exc})") from None
         if any(k.startswith("backbone.") for k in missing):
             raise UsageError(f"init_from {config.init_from!r} lacks backbone weights: {missing[:3]}")
-        log(f"started from {config.init_from}" + (" (its backbone)" if backbone is not None else ""))
+        log(f"started from {config.init_from}" + ("" if whole else " (its backbone)"))
     if config.freeze:
         from frametool.training.pretrained import freeze
 
