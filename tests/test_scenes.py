@@ -276,3 +276,20 @@ def test_labels_may_keep_their_own_decoding_settings():
     items = decode_channels(values, FrameGrid(dt, T), ["a", "b"], shared, own)
     assert [it.label for it in items] == ["a"]  # b's own, stricter threshold rejects its event
     assert len(decode_channels(values, FrameGrid(dt, T), ["a", "b"], shared)) == 2
+
+
+def test_bundled_sound_events_model_finds_clear_sounds_and_nothing_in_quiet_noise():
+    from frametool.tasks.events import detect, load_event_model
+
+    model = load_event_model("sound-events")
+    assert set(model.config.labels) == {"speech", "music", "alarm", "siren", "knock", "chirp"}
+    for k, label in enumerate(sounds.GENERATED):
+        rng = np.random.default_rng(100 + k)
+        clip = sounds.GENERATORS[label](rng)
+        x = (rng.standard_normal(RATE * 6) * 0.003).astype(np.float32)
+        x[2 * RATE:2 * RATE + len(clip)] += (clip / np.abs(clip).max() * 0.5)[: 4 * RATE]
+        found = detect(model, x)
+        assert [it.label for it in found] == [label], (label, found)
+        assert abs(found[0].start_s - 2.0) < 0.1 and found[0].start_ci_s[0] <= found[0].start_s
+    quiet = (np.random.default_rng(0).standard_normal(RATE * 5) * 0.003).astype(np.float32)
+    assert detect(model, quiet) == []
