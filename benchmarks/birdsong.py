@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from sections import replace_section  # noqa: E402
 SHARED = ROOT.parent / "shared"
 
 
@@ -81,15 +83,7 @@ def write_section(path: Path, result, out: dict, args) -> None:
             "scored inside the annotated song bouts. Baseline: band energy above the noise floor, "
             f"{out['baseline_params']} chosen on the training files, labels by 5 nearest training syllables."
             "\n\n" + result.table() + "\n")
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if SECTION in text:
-        start = text.index(SECTION)
-        rest = text[start + len(SECTION):]
-        end = rest.find("\n#")  # the next heading of any level
-        text = text[:start] + body + (rest[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    path.write_text(text, encoding="utf-8")
+    replace_section(path, SECTION, body)
 
 
 if __name__ == "__main__":

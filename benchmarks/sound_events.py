@@ -30,6 +30,8 @@ import numpy as np
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from sections import replace_section  # noqa: E402
 SHARED = ROOT.parent / "shared"
 
 _CHILD = """
@@ -129,15 +131,7 @@ def write_section(path: Path, report: str, args) -> None:
     body = (f"{SECTION}\n\n`python benchmarks/sound_events.py --model {args.model}` (model trained by "
             "`recipes/sound-events.toml` on synthetic scenes only; checkpoint and thresholds chosen on dev "
             "scenes; never tuned on ../shared/eval).\n\n" + report + "\n")
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if SECTION in text:
-        start = text.index(SECTION)
-        rest = text[start + len(SECTION):]
-        end = rest.find("\n## ")
-        text = text[:start] + body + (rest[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    path.write_text(text, encoding="utf-8")
+    replace_section(path, SECTION, body)
 
 
 if __name__ == "__main__":
