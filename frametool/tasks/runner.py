@@ -131,8 +131,42 @@ def _deliver(config: AlignConfig, item: CorpusItem, text: str, duration_s: float
     return True
 
 
+def tiers_for(config: AlignConfig, model) -> tuple[str, ...]:
+    """The tiers this run writes: --tiers, or the model's own (words, and phones where it has a phone head).
+    Asking for phones from a model without a phone head is a usage error."""
+    from frametool.errors import UsageError
+
+    if config.tiers is None:
+        return ("words", "phones") if getattr(model, "has_phones", False) else ("words",)
+    if "phones" in config.tiers and not getattr(model, "has_phones", False):
+        raise UsageError(f"--tiers phones: model {model.config.name!r} has no phone head, so it cannot time "
+                         "phones (use --tiers words, or a model with a phone head such as whisper-align)")
+    return config.tiers
+
+
+class _Requests:
+    """AlignRequests for a run: with every token's pronunciation when the run writes phones."""
+
+    def __init__(self, tiers: tuple[str, ...]) -> None:
+        self.tiers = tiers
+        self._pronouncer = None
+        if "phones" in tiers:
+            from frametool.text.pronounce import Pronouncer
+
+            self._pronouncer = Pronouncer()
+
+    def __call__(self, samples, tokens) -> AlignRequest:
+        return AlignRequest(samples, tokens, self._pronouncer.tokens(tokens) if self._pronouncer else None)
+
+    def annotation(self, file: str, duration_s: float, model_name: str, tokens, times):
+        from dataclasses import replace
+
+        annotation = to_annotation(file, duration_s, model_name, tokens, times)
+        return replace(annotation, tiers=tuple(t for t in annotation.tiers if t.name in self.tiers))
+
+
 def _flagged(annotation) -> int:
-    return sum(1 for it in annotation.tiers[0].items if it.flags)
+    return sum(1 for tier in annotation.tiers if tier.name == "words" for it in tier.items if it.flags)
 
 
 def _write_failures(path: Path, failures: list[Failure]) -> None:
@@ -154,6 +188,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
     out = stdout or sys.stdout
     model = model or load_model(config.model, config.device)
     model_name = model.config.name
+    make_request = _Requests(tiers_for(config, model))
     max_words = model.backbone.config.max_words
     stopped = False  # the reader of --out - went away
     started = time.time()  # after model loading: wall_s is the time spent on the corpus
@@ -164,7 +199,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
 
     def align_chunk(chunk) -> None:
         try:
-            results = align_recordings(model, [AlignRequest(w.samples, t) for _, w, t, _ in chunk], config.decode,
+            results = align_recordings(model, [make_request(w.samples, t) for _, w, t, _ in chunk], config.decode,
                                        config.batch_size)
         except Exception as exc:  # one bad batch: retry one by one so the others still land
             if len(chunk) > 1:
@@ -174,7 +209,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
             fail(chunk[0][0].audio, "model", f"alignment failed ({type(exc).__name__}: {exc})")
             return
         for (item, wave, tokens, _), times in zip(chunk, results):
-            annotation = to_annotation(str(item.audio), wave.duration_s, model_name, tokens, times)
+            annotation = make_request.annotation(str(item.audio), wave.duration_s, model_name, tokens, times)
             summary.flagged_words += _flagged(annotation)
             text = _rendered(config, item, annotation)
             if isinstance(text, Failure):
@@ -274,6 +309,7 @@ def run_files(config, items: list[CorpusItem], work, progress=None, stdout=None)
 
 
 _WORKER_MODEL = None
+_WORKER_REQUESTS = None
 
 
 def _start_worker(model_name: str, threads: int) -> None:
@@ -289,16 +325,19 @@ def _start_worker(model_name: str, threads: int) -> None:
 def _align_file(item: CorpusItem, config: AlignConfig):
     """In a worker: one file, start to end. -> (output text, flagged words, duration_s), or the Failure a
     one-process run would record for it."""
+    global _WORKER_REQUESTS
     model = _WORKER_MODEL
+    if _WORKER_REQUESTS is None:
+        _WORKER_REQUESTS = _Requests(tiers_for(config, model))
     prepared = _prepared(item, config, model.backbone.config.max_words, has_windows(model))
     if isinstance(prepared, Failure):
         return prepared
     wave, tokens, _ = prepared
     try:
-        times = align_recordings(model, [AlignRequest(wave.samples, tokens)], config.decode, 1)[0]
+        times = align_recordings(model, [_WORKER_REQUESTS(wave.samples, tokens)], config.decode, 1)[0]
     except Exception as exc:
         return Failure(str(item.audio), "model", f"alignment failed ({type(exc).__name__}: {exc})")
-    annotation = to_annotation(str(item.audio), wave.duration_s, model.config.name, tokens, times)
+    annotation = _WORKER_REQUESTS.annotation(str(item.audio), wave.duration_s, model.config.name, tokens, times)
     text = _rendered(config, item, annotation)
     return text if isinstance(text, Failure) else (text, _flagged(annotation), wave.duration_s)
 
@@ -318,7 +357,8 @@ def _align_in_workers(config: AlignConfig, items: list[CorpusItem], progress, st
 
     if config.device == "cuda":
         raise UsageError("--workers above 1 runs on the CPU only: use --device cpu, or one worker on the GPU")
-    load_model(config.model, "cpu")  # a missing or broken model is reported once, here
+    tiers_for(config, load_model(config.model, "cpu"))  # a missing or broken model (or --tiers it cannot
+    # write) is reported once, here
     summary = RunSummary(total=len(items))
     out = stdout or sys.stdout
     threads = max(1, (config.jobs or os.cpu_count() or 1) // config.workers)
