@@ -409,16 +409,23 @@ def bench_accuracy(
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m"),
     peer: Optional[str] = typer.Option(None, "--peer", help="Also run a peer aligner: pocketsphinx."),
     decode: str = typer.Option("median", "--decode"),
+    tier: str = typer.Option("words", "--tier", help="words (word boundaries) or phones (phone onsets, folded to 39 classes, matched by edit distance)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object last."),
 ) -> None:
-    """Word-boundary accuracy against reference TextGrids, per set and overall."""
+    """Word-boundary (or phone-onset) accuracy against reference TextGrids, per set and overall."""
     from frametool.bench.accuracy import run_accuracy
 
     _check_choice("--decode", decode, ("median", "mode"))
+    _check_choice("--tier", tier, ("words", "phones"))
     if peer not in (None, "pocketsphinx"):
         _fail_usage("--peer must be pocketsphinx")
     try:
-        report = run_accuracy(corpus, reference, model, peer, decode)
+        if tier == "phones":
+            from frametool.bench.phones import run_phone_accuracy
+
+            report = run_phone_accuracy(corpus, reference, model, peer, decode)
+        else:
+            report = run_accuracy(corpus, reference, model, peer, decode)
     except FrametoolError as exc:
         _fail_usage(str(exc))
     typer.echo(report.table())
