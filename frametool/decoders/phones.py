@@ -44,16 +44,15 @@ def decode_word_phones(labels: tuple[str, ...], onset_logits: np.ndarray, start_
         a_f, b_f = float(grid.fractional(start_s)), float(grid.fractional(end_s))
         lo = int(np.clip(np.floor(a_f), 0, T - 1))
         hi = int(np.clip(np.ceil(b_f) - 1, lo, T - 1))
-        inner = log_softmax(onset_logits[1:, lo:hi + 1])  # (P - 1, F)
-        path = monotonic_path(inner) + lo
+        inner = log_softmax(onset_logits[1:, lo:hi + 1])  # (P - 1, F), frames lo..hi
+        path = monotonic_path(inner)  # local frames
         q = np.array([0.05, 0.5, 0.95])
         inner_q = np.zeros((P - 1, 3))
+        last = hi - lo
         for j in range(P - 1):
-            left = path[j - 1] if j else lo
-            right = path[j + 1] if j + 2 < P else hi
-            full = np.full(T, -np.inf)
-            full[lo:hi + 1] = inner[j]
-            inner_q[j] = _restricted_quantiles(full, left, right, q)
+            left = path[j - 1] if j else 0
+            right = path[j + 1] if j + 2 < P else last
+            inner_q[j] = lo + _restricted_quantiles(inner[j], left, right, q)
         times = np.clip(grid.time_of(inner_q), start_s, end_s)  # (P - 1, 3)
         bounds = np.concatenate([[start_s], times[:, 1], [end_s]])
         gap = min(MIN_PHONE_S, (end_s - start_s) / P)

@@ -2,12 +2,13 @@
 
 A phone's query is built from its word's query state (the one the word pointer head reads), its ARPAbet
 class and stress, its neighbours in the word and its place in the word; a frame's key from the decoder's
-frame state and the audio encoder's state, with a little temporal context (a convolution over 5 frames):
+frame state and the audio encoder's state, with a little temporal context (5 frames):
 
     l[p, k] = (W_q φ_p) · (W_k e_k) / sqrt(H) + a_p r_pk + b_p r_pk²
 
 where r_pk is frame k's place inside phone p's word (0 at its onset, 1 at its offset), so the head can
-learn where in a word each phone tends to start. Trained with the n = 1 IHP loss restricted to the frames
+learn where in a word each phone tends to start. The key is cheap: e_k = GELU(depthwise conv over 5
+frames of (A d_k + B a_k)), with d_k the decoder's frame state and a_k the audio encoder's. Trained with the n = 1 IHP loss restricted to the frames
 around the word (`phone_nll`); decoded monotonically inside each word's decoded interval
 (decoders/phones.py). Shapes in the docstrings.
 """
@@ -117,7 +118,9 @@ class PhoneHead(nn.Module):
         self.mlp = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, 2 * hidden), nn.GELU(),
                                  nn.Linear(2 * hidden, hidden))
         self.query = nn.Linear(hidden, hidden)
-        self.context = nn.Conv1d(2 * hidden, hidden, context, padding=context // 2)
+        self.frame_in = nn.Linear(hidden, hidden)
+        self.audio_in = nn.Linear(hidden, hidden, bias=False)
+        self.context = nn.Conv1d(hidden, hidden, context, padding=context // 2, groups=hidden)
         self.key = nn.Linear(hidden, hidden)
         self.place = nn.Linear(hidden, 2)  # a_p, b_p of the within-word place term
 
@@ -131,8 +134,9 @@ class PhoneHead(nn.Module):
              + self.remaining_emb(phones.remaining))
         x = x + self.mlp(x)  # (B, P, H)
         q = self.query(x)
-        e = torch.nn.functional.gelu(self.context(torch.cat([frames, audio], dim=2).transpose(1, 2)))
-        k = self.key(e.transpose(1, 2))  # (B, T, H)
+        mixed = self.frame_in(frames) + self.audio_in(audio)  # (B, T, H)
+        e = torch.nn.functional.gelu(mixed + self.context(mixed.transpose(1, 2)).transpose(1, 2))
+        k = self.key(e)  # (B, T, H)
         logits = q @ k.transpose(1, 2) / math.sqrt(H)  # (B, P, T)
         centres = torch.arange(T, device=frames.device, dtype=frames.dtype) + 0.5
         width = (phones.word_end_f - phones.word_start_f).clamp_min(1.0)[..., None]

