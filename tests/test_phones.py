@@ -239,3 +239,105 @@ def test_synthetic_corpus_has_exact_phones_inside_words(tmp_path):
                 assert all(p[1] <= p[2] for p in phones)
                 assert all(x[2] == y[1] for x, y in zip(phones, phones[1:]))
     assert timed > 0
+
+
+def test_phone_matching_pairs_only_equal_phones_in_order():
+    from frametool.bench.phones import match_phones
+
+    ref = ["HH", "AH0", "L", "OW1", "W", "ER1", "L", "D"]
+    hyp = ["HH", "EH1", "L", "OW2", "W", "ER0", "D"]  # a vowel said otherwise, an L missing
+    pairs = match_phones(ref, hyp)
+    assert pairs == [(0, 0), (2, 2), (3, 3), (4, 4), (5, 5), (7, 6)]
+    assert match_phones([], ["K"]) == [] and match_phones(["K"], ["k"]) == [(0, 0)]
+
+
+def test_phone_scores_count_matched_share_and_skip_an_absorbed_first_onset():
+    from frametool.bench.phones import PhoneResult, PhoneUtterance
+
+    ref = [("K", 0.0, 0.1), ("AE1", 0.1, 0.2), ("T", 0.2, 0.3), ("S", 0.3, 0.4)]
+    result = PhoneResult()
+    utt = PhoneUtterance(REPO / "a.wav", "s", [], ref, False, np.zeros(1))
+    result.add(utt, [("K", 0.05), ("AE", 0.12), ("S", 0.31)])  # T missing; first onset not scored
+    assert result.matched["s"] == 3 and result.reference["s"] == 4
+    assert np.allclose(result.errors["s"][0], [0.02, 0.01])
+    result.add(PhoneUtterance(REPO / "b.wav", "s", [], ref, True, np.zeros(1)), None)  # not aligned
+    assert result.aligned["s"] == 1 and result.reference["s"] == 4
+
+
+def test_bench_phones_usage_errors(tmp_path):
+    result = runner.invoke(cli.app, ["bench", "accuracy", str(EXAMPLES), "--tier", "syllables"])
+    assert result.exit_code == 2
+    result = runner.invoke(cli.app, ["bench", "accuracy", str(EXAMPLES), "--tier", "phones", "--reference",
+                                     str(tmp_path)])
+    assert result.exit_code == 2 and "phones" in result.output
+
+
+def test_a_reference_without_phones_tier_is_named(tmp_path):
+    from frametool.bench.phones import read_phone_reference
+    from frametool.errors import UsageError
+
+    grid = REPO / "examples" / "reference"
+    path = sorted(grid.rglob("*.TextGrid"))[0]
+    with pytest.raises(UsageError, match=path.name):
+        read_phone_reference(path)
+
+
+EVAL_PHONES = REPO.parent / "shared" / "eval" / "reference" / "phones"
+
+
+@pytest.mark.skipif(not EVAL_PHONES.is_dir(), reason="../shared/eval is absent")
+def test_eval_phone_references_are_read():
+    from frametool.bench.phones import read_phone_reference
+
+    paths = sorted(EVAL_PHONES.rglob("*.TextGrid"))
+    phones = [p for path in paths for p, _, _ in read_phone_reference(path)]
+    assert len(paths) == 37 and len(phones) == 2820
+    assert all(p[-1] in "012" or p.isalpha() for p in phones)
+
+
+def test_phone_training_changes_only_the_phone_head(tmp_path):
+    from tests.conftest import noise_manifest
+
+    from frametool.model import load_model
+    from frametool.training.phones_train import load_phone_recipe, train_phones
+
+    manifest = noise_manifest(tmp_path, 4)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for row in rows:  # "alpha" gets phones, "bravo" none (not scored)
+        row["words"][0]["phones"] = [{"label": p, "start_s": a, "end_s": b} for p, a, b in
+                                     (("AE1", 0.2, 0.3), ("L", 0.3, 0.4), ("F", 0.4, 0.5), ("AH0", 0.5, 0.8))]
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = tmp_path / "phones.toml"
+    recipe.write_text(f'[train]\ntask = "phones"\ninit_from = "tiny-align"\ntrain_manifest = "{manifest}"\n'
+                      f'dev_manifest = "{manifest}"\nout_dir = "{tmp_path / "run"}"\nsteps = 3\neval_every = 3\n'
+                      'batch_size = 2\ndev_limit = 2\nseed = 5\n')
+    config = load_phone_recipe(recipe, ["lr=0.01"])
+    assert (config.task, config.init_from, config.lr) == ("phones", "tiny-align", 0.01)
+    best = train_phones(config, log=lambda line: None)
+    trained, base = load_model(str(best)), load_model("tiny-align")
+    assert trained.has_phones and not base.has_phones
+    assert trained.config.phone_head["trained"]["seed"] == 5
+    theirs = base.state_dict()
+    for name, value in trained.state_dict().items():
+        if not name.startswith("phone_head."):
+            assert torch.equal(value, theirs[name]), name
+
+
+def test_shipped_phone_recipe_parses():
+    from frametool.training.phones_train import load_phone_recipe
+
+    config = load_phone_recipe(REPO / "recipes" / "whisper-align-phones.toml")
+    assert config.task == "phones" and config.init_from == "whisper-align" and config.threads == 2
+
+
+def test_a_phone_recipe_without_phone_times_is_refused(tmp_path):
+    from tests.conftest import noise_manifest
+
+    from frametool.training.phones_train import PhoneTrainConfig, train_phones
+
+    manifest = noise_manifest(tmp_path, 2)
+    config = PhoneTrainConfig(str(manifest), str(manifest), str(tmp_path / "run"), init_from="tiny-align", steps=1)
+    from frametool.errors import UsageError
+
+    with pytest.raises(UsageError, match="no utterance has phone times"):
+        train_phones(config, log=lambda line: None)

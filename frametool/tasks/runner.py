@@ -156,6 +156,11 @@ class _Requests:
             self._pronouncer = Pronouncer()
             load_dictionary()  # read the dictionary now, with the model (start-up), not with the first file
 
+    def prepare(self, token_lists) -> None:
+        """Pronounce the words of several files at once (one espeak-ng call for the words CMUdict lacks)."""
+        if self._pronouncer:
+            self._pronouncer.prepare([w for tokens in token_lists for t in tokens for w in t.spoken])
+
     def __call__(self, samples, tokens) -> AlignRequest:
         return AlignRequest(samples, tokens, self._pronouncer.tokens(tokens) if self._pronouncer else None)
 
@@ -223,6 +228,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
     def flush():
         # similar lengths share a forward pass, so little of it is spent on padding
         pending.sort(key=lambda entry: len(entry[1].samples))
+        make_request.prepare([entry[2] for entry in pending])
         for start in range(0, len(pending), config.batch_size):
             if stopped:
                 break

@@ -49,7 +49,8 @@ class Pronouncer:
         self.fallback = fallback
         self._guessed: dict[str, Pronunciation | None] = {}
 
-    def _prepare(self, words: list[str]) -> None:
+    def prepare(self, words: list[str]) -> None:
+        """Ask espeak-ng at once for every word here the dictionary lacks (one process for all of them)."""
         missing = sorted({w for w in words if not variants(w) and w not in self._guessed})
         if not missing:
             return
@@ -67,12 +68,12 @@ class Pronouncer:
         known = variants(word)
         if known:
             return known[0]
-        self._prepare([word])
+        self.prepare([word])
         return self._guessed.get(word)
 
     def tokens(self, tokens: list[Token]) -> list[Pronunciation | None]:
         """Per transcript token, the phones of its spoken words in order (None if one has none)."""
-        self._prepare([w for t in tokens for w in t.spoken])
+        self.prepare([w for t in tokens for w in t.spoken])
         out: list[Pronunciation | None] = []
         for token in tokens:
             parts = [self.word(w) for w in token.spoken]
