@@ -311,9 +311,16 @@ def test_phone_training_changes_only_the_phone_head(tmp_path):
     recipe.write_text(f'[train]\ntask = "phones"\ninit_from = "tiny-align"\ntrain_manifest = "{manifest}"\n'
                       f'dev_manifest = "{manifest}"\nout_dir = "{tmp_path / "run"}"\nsteps = 3\neval_every = 3\n'
                       'batch_size = 2\ndev_limit = 2\nseed = 5\n')
-    config = load_phone_recipe(recipe, ["lr=0.01"])
+    config = load_phone_recipe(recipe, ["lr=0.01", f"cache_dir={json.dumps(str(tmp_path / 'cache'))}"])
     assert (config.task, config.init_from, config.lr) == ("phones", "tiny-align", 0.01)
     best = train_phones(config, log=lambda line: None)
+    saved = list((tmp_path / "cache").glob("*.pt"))
+    assert len(saved) == 1  # the backbone's states of the manifest, read back by a second run
+    from frametool.training.phones_train import cached_for
+
+    lines = []
+    again = cached_for(load_model("tiny-align"), manifest, config, log=lines.append)
+    assert len(again) == 4 and "from" in lines[0]
     trained, base = load_model(str(best)), load_model("tiny-align")
     assert trained.has_phones and not base.has_phones
     assert trained.config.phone_head["trained"]["seed"] == 5

@@ -47,6 +47,9 @@ class PhoneTrainConfig:
     margin_frames: int = 3  # the loss's softmax runs over the word's frames and this many either side
     jitter_frames: float = 1.0  # sd of the jitter of each word's interval edges (frames)
     save_dtype: str = "float32"
+    # a folder for the cached backbone states, one file per manifest (reused while the manifest and the
+    # init_from model are unchanged); "" = keep them in memory only
+    cache_dir: str = ""
     data_recipe: dict = field(default_factory=dict)
 
 
@@ -122,6 +125,31 @@ def cache_states(model, examples, log=print, batch_size: int = 8) -> list[Cached
     return out_list
 
 
+def cached_for(model, manifest: Path, config: PhoneTrainConfig, log=print) -> list[Cached]:
+    """cache_states of one manifest's examples, read from / written to config.cache_dir when it is set."""
+    import hashlib
+
+    from frametool.model import resolve_model_dir
+    from frametool.training.data import read_manifest
+
+    examples = read_manifest(manifest)
+    if not config.cache_dir:
+        return cache_states(model, examples, log)
+    weights = resolve_model_dir(config.init_from) / "model.safetensors"
+    key = hashlib.sha256(f"{manifest.resolve()}|{manifest.stat().st_mtime_ns}|{weights.resolve()}|"
+                         f"{weights.stat().st_mtime_ns}".encode()).hexdigest()[:16]
+    path = Path(config.cache_dir) / f"{manifest.parent.name}-{key}.pt"
+    if path.exists():
+        log(f"cached states of {manifest} from {path}")
+        return [Cached(**row) for row in torch.load(path, weights_only=False)]
+    found = cache_states(model, examples, log)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    torch.save([vars(c) for c in found], tmp)
+    tmp.replace(path)
+    return found
+
+
 def _collate(items: list[Cached], rng: np.random.Generator, config: PhoneTrainConfig):
     from frametool.heads.phones import make_phone_batch
 
@@ -192,15 +220,14 @@ def train_phones(config: PhoneTrainConfig, log=print) -> Path:
     model.phone_head = PhoneHead(model.backbone.config.d_model, config.context)
     params = list(model.phone_head.parameters())
     log(f"phone head: {sum(p.numel() for p in params) / 1e6:.2f} M parameters; everything else frozen")
-    train_set = read_manifest(Path(config.train_manifest))
-    for extra in config.extra_manifests:
-        train_set += read_manifest(Path(extra))
     dev_set = read_manifest(Path(config.dev_manifest))
     random.Random(1).shuffle(dev_set)
-    if not any(e.phones for e in train_set):
+    cached = []
+    for manifest in (config.train_manifest, *config.extra_manifests):
+        cached += cached_for(model, Path(manifest), config, log)
+    if not cached:
         raise UsageError(f"{config.train_manifest}: no utterance has phone times (words[i].phones); make one "
                          "with `frametool synth`")
-    cached = cache_states(model, train_set, log)
     log(f"train {len(cached)} utterances with phones, {sum(len(c.onset_frames) for c in cached)} phones")
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     started = time.time()
