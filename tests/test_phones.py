@@ -11,7 +11,6 @@ from praatio import textgrid
 from typer.testing import CliRunner
 
 from frametool import cli
-from frametool.annotation import Tier
 from frametool.decoders.monotonic import WordTimes
 from frametool.decoders.phones import decode_word_phones
 from frametool.framegrid import FrameGrid
