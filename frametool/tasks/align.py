@@ -151,3 +151,44 @@ def to_annotation(file: str, duration_s: float, model_name: str, tokens: list[To
     if times.phones is not None:
         tiers += (Tier("phones", tuple(phone_items)),)
     return Annotation(file, duration_s, model_name, "align", tiers)
+
+
+def tiers_for(config, model) -> tuple[str, ...]:
+    """The tiers a run writes (`config.tiers`, AlignConfig's meaning): --tiers, or the model's own (words,
+    and phones where it has a phone head). Asking for phones from a model without a phone head is a usage
+    error."""
+    from frametool.errors import UsageError
+
+    if config.tiers is None:
+        return ("words", "phones") if getattr(model, "has_phones", False) else ("words",)
+    if "phones" in config.tiers and not getattr(model, "has_phones", False):
+        raise UsageError(f"--tiers phones: model {model.config.name!r} has no phone head, so it cannot time "
+                         "phones (use --tiers words, or a model with a phone head such as whisper-align)")
+    return config.tiers
+
+
+class Requests:
+    """AlignRequests for a run: with every token's pronunciation when the run writes phones."""
+
+    def __init__(self, tiers: tuple[str, ...]) -> None:
+        self.tiers = tiers
+        self._pronouncer = None
+        if "phones" in tiers:
+            from frametool.text.pronounce import Pronouncer, load_dictionary
+
+            self._pronouncer = Pronouncer()
+            load_dictionary()  # read the dictionary now, with the model (start-up), not with the first file
+
+    def prepare(self, token_lists) -> None:
+        """Pronounce the words of several files at once (one espeak-ng call for the words CMUdict lacks)."""
+        if self._pronouncer:
+            self._pronouncer.prepare([w for tokens in token_lists for t in tokens for w in t.spoken])
+
+    def __call__(self, samples, tokens) -> AlignRequest:
+        return AlignRequest(samples, tokens, self._pronouncer.tokens(tokens) if self._pronouncer else None)
+
+    def annotation(self, file: str, duration_s: float, model_name: str, tokens, times):
+        from dataclasses import replace
+
+        annotation = to_annotation(file, duration_s, model_name, tokens, times)
+        return replace(annotation, tiers=tuple(t for t in annotation.tiers if t.name in self.tiers))

@@ -10,7 +10,7 @@ from pathlib import Path
 from frametool.audio.io import load_audio
 from frametool.config import MIN_DURATION_S, AlignConfig
 from frametool.errors import FrametoolError, InputError
-from frametool.tasks.align import AlignRequest, to_annotation
+from frametool.tasks.align import Requests, tiers_for
 from frametool.tasks.corpus import CorpusItem, discover, read_transcript
 from frametool.tasks.long import align_recordings, has_windows
 from frametool.writers import WRITERS, write_atomic
@@ -131,46 +131,6 @@ def _deliver(config: AlignConfig, item: CorpusItem, text: str, duration_s: float
     return True
 
 
-def tiers_for(config: AlignConfig, model) -> tuple[str, ...]:
-    """The tiers this run writes: --tiers, or the model's own (words, and phones where it has a phone head).
-    Asking for phones from a model without a phone head is a usage error."""
-    from frametool.errors import UsageError
-
-    if config.tiers is None:
-        return ("words", "phones") if getattr(model, "has_phones", False) else ("words",)
-    if "phones" in config.tiers and not getattr(model, "has_phones", False):
-        raise UsageError(f"--tiers phones: model {model.config.name!r} has no phone head, so it cannot time "
-                         "phones (use --tiers words, or a model with a phone head such as whisper-align)")
-    return config.tiers
-
-
-class _Requests:
-    """AlignRequests for a run: with every token's pronunciation when the run writes phones."""
-
-    def __init__(self, tiers: tuple[str, ...]) -> None:
-        self.tiers = tiers
-        self._pronouncer = None
-        if "phones" in tiers:
-            from frametool.text.pronounce import Pronouncer, load_dictionary
-
-            self._pronouncer = Pronouncer()
-            load_dictionary()  # read the dictionary now, with the model (start-up), not with the first file
-
-    def prepare(self, token_lists) -> None:
-        """Pronounce the words of several files at once (one espeak-ng call for the words CMUdict lacks)."""
-        if self._pronouncer:
-            self._pronouncer.prepare([w for tokens in token_lists for t in tokens for w in t.spoken])
-
-    def __call__(self, samples, tokens) -> AlignRequest:
-        return AlignRequest(samples, tokens, self._pronouncer.tokens(tokens) if self._pronouncer else None)
-
-    def annotation(self, file: str, duration_s: float, model_name: str, tokens, times):
-        from dataclasses import replace
-
-        annotation = to_annotation(file, duration_s, model_name, tokens, times)
-        return replace(annotation, tiers=tuple(t for t in annotation.tiers if t.name in self.tiers))
-
-
 def _flagged(annotation) -> int:
     return sum(1 for tier in annotation.tiers if tier.name == "words" for it in tier.items if it.flags)
 
@@ -194,7 +154,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
     out = stdout or sys.stdout
     model = model or load_model(config.model, config.device)
     model_name = model.config.name
-    make_request = _Requests(tiers_for(config, model))
+    make_request = Requests(tiers_for(config, model))
     max_words = model.backbone.config.max_words
     stopped = False  # the reader of --out - went away
     started = time.time()  # after model loading: wall_s is the time spent on the corpus
@@ -335,7 +295,7 @@ def _align_file(item: CorpusItem, config: AlignConfig):
     global _WORKER_REQUESTS
     model = _WORKER_MODEL
     if _WORKER_REQUESTS is None:
-        _WORKER_REQUESTS = _Requests(tiers_for(config, model))
+        _WORKER_REQUESTS = Requests(tiers_for(config, model))
     prepared = _prepared(item, config, model.backbone.config.max_words, has_windows(model))
     if isinstance(prepared, Failure):
         return prepared
