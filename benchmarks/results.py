@@ -4,6 +4,7 @@ recordings of ../shared/eval/words (side by side with pocketsphinx), plus alignm
     python benchmarks/results.py [--synthetic DIR] [--spontaneous DIR] [--eval DIR] [--model NAME]
                                  [--compare NAME ...] [--dev MANIFEST ...]
                                  [--skip-long] [--skip-speed] [--length TRAIN_DIR TEST_DIR [--length-ranges 4,8]]
+                                 [--phones-test DIR]
 
 `--compare` adds an A/B table: each named model (the earlier default, a candidate) on the same dev manifests
 (`--dev`: the trainer's own dev scoring; the only numbers a model may be chosen by), synthetic test set and
@@ -168,6 +169,9 @@ def main() -> None:
     parser.add_argument("--length-ranges", default="4",
                         help="comma-separated train ranges in seconds for --length, e.g. 4,8 (the paper's 0-4 s and 0-8 s)")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--phones-test", type=Path, default=None,
+                        help="a synthetic test corpus with phone references: adds the phones section "
+                             "(benchmarks/phones.py: held-out voices, ../shared/eval, speed with and without phones)")
     parser.add_argument("--compare", action="append", default=[], help="also score this model (A/B table)")
     parser.add_argument("--dev", action="append", type=Path, default=[],
                         help="a dev manifest for the A/B table (the trainer's dev scoring)")
@@ -216,6 +220,11 @@ def main() -> None:
             sections.append(long_section(args.eval, name, summary, candidate=name != args.model))
     if not args.skip_speed:
         sections.append(token_speed_section(args.model, summary))
+    if args.phones_test is not None:
+        sys.path.insert(0, str(HERE))
+        from phones import phones_section
+
+        sections.append(phones_section(args.phones_test, args.eval, args.model, summary))
     if args.length:
         for r in (float(x) for x in args.length_ranges.split(",") if x.strip()):
             sections.append(length_section(*args.length, args.model, summary, r))

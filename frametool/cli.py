@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from frametool.config import DEFAULT_MODEL, DEVICES, EVENT_FORMATS, OUTPUT_FORMATS, AlignConfig
+from frametool.config import DEFAULT_MODEL, DEVICES, EVENT_FORMATS, OUTPUT_FORMATS, TIERS, AlignConfig
 from frametool.errors import FrametoolError, ModelError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -35,7 +35,7 @@ def _check_choice(name: str, value: str, choices) -> None:
 
 def build_align_config(corpus: str, out: str, transcripts: Optional[Path], format: str, model: str,
                        device: str, batch_size: int, jobs: int, overwrite: bool, decode: str,
-                       confidence_tier: bool, workers: int = 1) -> AlignConfig:
+                       confidence_tier: bool, workers: int = 1, tiers: str | None = None) -> AlignConfig:
     _check_choice("--format", format.lower(), OUTPUT_FORMATS)
     _check_choice("--device", device, DEVICES)
     _check_choice("--decode", decode, ("median", "mode"))
@@ -45,9 +45,16 @@ def build_align_config(corpus: str, out: str, transcripts: Optional[Path], forma
         _fail_usage("--workers must be at least 1")
     if workers > 1 and device == "cuda":
         _fail_usage("--workers above 1 runs on the CPU only: use --device cpu, or one worker on the GPU")
+    chosen = None
+    if tiers is not None:
+        chosen = tuple(t.strip().lower() for t in tiers.split(",") if t.strip())
+        unknown = [t for t in chosen if t not in TIERS]
+        if not chosen or unknown:
+            _fail_usage(f"--tiers {tiers!r}: choose a comma-separated list of {', '.join(TIERS)}")
+        chosen = tuple(t for t in TIERS if t in chosen)  # words first, phones under them
     return AlignConfig(corpus=corpus, out=out, transcripts=transcripts, format=format.lower(), model=model,
                        device=device, batch_size=batch_size, jobs=jobs, overwrite=overwrite,
-                       decode=decode, confidence_tier=confidence_tier, workers=workers)
+                       decode=decode, confidence_tier=confidence_tier, workers=workers, tiers=chosen)
 
 
 @app.command()
@@ -64,10 +71,11 @@ def align(
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose output exists (default: skip them)."),
     decode: str = typer.Option("median", "--decode", help="median (posterior median, default) or mode (the paper's)."),
     confidence_tier: bool = typer.Option(False, "--confidence-tier", help="Add a per-word confidence tier to TextGrids."),
+    tiers: Optional[str] = typer.Option(None, "--tiers", help="Tiers to write: words, phones or words,phones (default: words,phones where the model has a phone head, else words)."),
 ) -> None:
-    """Align transcripts to audio: one `words` interval per transcript word."""
+    """Align transcripts to audio: one `words` interval per transcript word (and its phones)."""
     config = build_align_config(corpus, out, transcripts, format, model, device, batch_size, jobs, overwrite,
-                                decode, confidence_tier, workers)
+                                decode, confidence_tier, workers, tiers)
     raise typer.Exit(run_align(config))
 
 
@@ -257,8 +265,13 @@ def train(
 
     log = lambda line: typer.echo(line, err=True)  # noqa: E731
     try:
-        if recipe_task(recipe) == "events":
+        task = recipe_task(recipe)
+        if task == "events":
             best = train_events(load_event_recipe(recipe, overrides or []), log=log)
+        elif task == "phones":
+            from frametool.training.phones_train import load_phone_recipe, train_phones
+
+            best = train_phones(load_phone_recipe(recipe, overrides or []), log=log)
         else:
             best = run_training(load_recipe(recipe, overrides or []), log=log)
     except FrametoolError as exc:
@@ -453,16 +466,23 @@ def bench_accuracy(
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m"),
     peer: Optional[str] = typer.Option(None, "--peer", help="Also run a peer aligner: pocketsphinx."),
     decode: str = typer.Option("median", "--decode"),
+    tier: str = typer.Option("words", "--tier", help="words (word boundaries) or phones (phone onsets, folded to 39 classes, matched by edit distance)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object last."),
 ) -> None:
-    """Word-boundary accuracy against reference TextGrids, per set and overall."""
+    """Word-boundary (or phone-onset) accuracy against reference TextGrids, per set and overall."""
     from frametool.bench.accuracy import run_accuracy
 
     _check_choice("--decode", decode, ("median", "mode"))
+    _check_choice("--tier", tier, ("words", "phones"))
     if peer not in (None, "pocketsphinx"):
         _fail_usage("--peer must be pocketsphinx")
     try:
-        report = run_accuracy(corpus, reference, model, peer, decode)
+        if tier == "phones":
+            from frametool.bench.phones import run_phone_accuracy
+
+            report = run_phone_accuracy(corpus, reference, model, peer, decode)
+        else:
+            report = run_accuracy(corpus, reference, model, peer, decode)
     except FrametoolError as exc:
         _fail_usage(str(exc))
     typer.echo(report.table())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 OUTPUT_FORMATS = ("textgrid", "json", "csv", "tsv")
 DEVICES = ("auto", "cpu", "cuda")
+TIERS = ("words", "phones")  # what `align` can write; --tiers picks among them
 DEFAULT_MODEL = "whisper-align"  # the bundled model every command uses unless --model says otherwise
 MIN_DURATION_S = 0.05  # shortest audio the aligner takes (validate checks the same)
 
@@ -24,6 +25,8 @@ class AlignConfig:
     overwrite: bool = False
     decode: str = "median"
     confidence_tier: bool = False
+    # tiers to write, of TIERS; None: the model's own (words and phones where it has a phone head, else words)
+    tiers: tuple[str, ...] | None = None
     max_words_per_s: float = 10.0
     max_duration_s: float = 120.0  # longest recording a model without windows aligns in one piece
     max_recording_s: float = 4 * 3600.0  # longest recording a model with a CTC head aligns (split in segments)

@@ -42,6 +42,9 @@ class ModelConfig:
     # decoding settings measured for this model on dev data: LongConfig fields (the CTC prior's shifts and
     # width, ...) and `ci_pad_s` (its credible intervals widened by this much each side)
     decoding: dict = field(default_factory=dict)
+    # the phone pointer head (heads/phones.py) where the model has one: its PhoneHead fields ({} = none) and,
+    # under "trained", how it was trained (recipe, data, seed); word outputs never depend on it
+    phone_head: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -109,6 +112,15 @@ class FrameModel(nn.Module):
             self.backbone = TinyAudioLM(TinyConfig(**config.backbone_config))
             hidden = self.backbone.config.d_model
         self.head = PointerHead(hidden, len(config.channels))
+        if config.phone_head:
+            from frametool.heads.phones import PhoneHead
+
+            self.phone_head = PhoneHead(hidden, int(config.phone_head.get("context", 5)))
+
+    @property
+    def has_phones(self) -> bool:
+        """Whether this model times phones inside its words (it has a phone head)."""
+        return bool(self.config.phone_head)
 
     def make_batch(self, waveforms: list[np.ndarray], transcripts: list[list[Token]], device="cpu",
                    with_features: bool = True):

@@ -32,6 +32,11 @@ def test_align_examples_writes_every_transcript_word(tmp_path):
         assert abs(grid.maxTimestamp - duration) < 1e-3
         starts = [e.start for e in words.entries]
         assert starts == sorted(starts)
+        # the bundled model has a phone head: a phones tier under words, every phone inside one word
+        assert grid.tierNames == ("words", "phones")
+        spoken = [e for e in words.entries if e.label]
+        phones = [e for e in grid.getTier("phones").entries if e.label]
+        assert phones and all(any(w.start - 1e-6 <= p.start <= p.end <= w.end + 1e-6 for w in spoken) for p in phones)
     # a second run skips everything (resume); --overwrite redoes it
     again = runner.invoke(cli.app, ["align", str(EXAMPLES), "--out", str(out)])
     assert again.exit_code == 0 and "skipped %d" % len(labs) in again.output
@@ -48,7 +53,9 @@ def test_align_json_lines_on_stdout_and_csv(tmp_path):
     result = runner.invoke(cli.app, ["align", str(one), "--out", str(tmp_path), "--format", "csv"])
     assert result.exit_code == 0
     rows = list(csv.DictReader(open(tmp_path / (one.stem + ".csv"))))
-    assert [r["label"] for r in rows] == [t.text for t in tokenize(one.with_suffix(".lab").read_text())]
+    assert [r["label"] for r in rows if r["tier"] == "words"] == \
+        [t.text for t in tokenize(one.with_suffix(".lab").read_text())]
+    assert [r["tier"] for r in rows if r["tier"] != "words"] and {r["tier"] for r in rows} == {"words", "phones"}
 
 
 def make_bad_corpus(root: Path) -> dict[str, str]:

@@ -26,6 +26,8 @@ class WordTimes:
     start_ci_s: np.ndarray  # (W, 2) 5 % and 95 % quantiles
     end_ci_s: np.ndarray
     confidence: np.ndarray  # (W,) in [0, 1]
+    # per word its phones (decoders/phones.PhoneTimes; None: not asked for, or no pronunciation)
+    phones: tuple | None = None
 
 
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:

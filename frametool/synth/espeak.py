@@ -44,6 +44,8 @@ class Synthesis:
     samples: np.ndarray  # (N,) float32 in [-1, 1]
     sample_rate_hz: int
     word_spans_s: list[tuple[float, float]]  # one (start_s, end_s) per input word
+    # per input word, the engine's own phones [(name, start_s, end_s)] (None: the engine gave none)
+    phone_spans_s: list[list[tuple[str, float, float]] | None] | None = None
 
 
 class Espeak:
@@ -101,9 +103,10 @@ class Espeak:
         self._lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _UTF8, None, None)
         self._lib.espeak_Synchronize()
         samples = (np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16))
-        spans = self._word_spans(words, starts, len(samples))
-        return Synthesis(samples.astype(np.float32) / 32768.0, self.sample_rate_hz,
-                         [(a / self.sample_rate_hz, b / self.sample_rate_hz) for a, b in spans])
+        spans, phones = self._word_spans(words, starts, len(samples))
+        rate = self.sample_rate_hz
+        return Synthesis(samples.astype(np.float32) / 32768.0, rate, [(a / rate, b / rate) for a, b in spans],
+                         [[(name, a / rate, b / rate) for name, a, b in word] for word in phones])
 
     def _phoneme_count(self, word: str) -> int:
         """Phonemes espeak-ng says for `word` alone, with the current voice (cached per voice)."""
@@ -117,20 +120,21 @@ class Espeak:
                                          if kind == _EV_PHONEME and not ident.startswith(b"_"))
         return self._count_cache[key]
 
-    def _word_spans(self, words: list[str], starts: list[int],
-                    n_samples: int) -> list[tuple[int, int]]:
+    def _word_spans(self, words: list[str], starts: list[int], n_samples: int
+                    ) -> tuple[list[tuple[int, int]], list[list[tuple[str, int, int]]]]:
         # Phoneme events carry the 1-based text position of their WORD event. espeak-ng joins some
         # word pairs ("that the") into one unit; such a unit is split by each word's phoneme count.
-        units: list[tuple[int, list[tuple[int, bool]]]] = []  # (text position, [(sample, is_pause)])
+        units: list[tuple[int, list[tuple[int, bool, str]]]] = []  # (text position, [(sample, is_pause, name)])
         for kind, text_pos, sample, ident in self._events:
             if kind == _EV_WORD and text_pos > 0 and (not units or units[-1][0] != text_pos):
                 units.append((text_pos, []))
             elif kind == _EV_PHONEME and units:
-                units[-1][1].append((sample, ident.startswith(b"_")))
-        flat = [(sample, pause) for _, phonemes in units for sample, pause in phonemes]
-        flat.append((n_samples, True))
+                units[-1][1].append((sample, ident.startswith(b"_"), ident.rstrip(b"\0").decode("ascii", "replace")))
+        flat = [phoneme for _, phonemes in units for phoneme in phonemes]
+        flat.append((n_samples, True, "_"))
         boundaries = [pos - 1 for pos, _ in units] + [1 << 30]
         spans: list[tuple[int, int]] = []
+        phones: list[list[tuple[str, int, int]]] = []
         index = 0  # position in `flat` of the unit's first phoneme
         events = []
         for u, (pos, phonemes) in enumerate(units):
@@ -151,7 +155,8 @@ class Espeak:
             for size in sizes:
                 part = speech[cursor:cursor + size]
                 spans.append((flat[part[0]][0], flat[part[-1] + 1][0]))
+                phones.append([(flat[k][2], flat[k][0], flat[k + 1][0]) for k in part])
                 cursor += size
         if len(spans) != len(words):
             raise TimingError("espeak-ng did not report every word")
-        return spans
+        return spans, phones

@@ -67,9 +67,15 @@ def segments(listing: str) -> list[tuple[str, float]]:
 
 def word_spans(words: list[str], voice: str, listing: str) -> list[tuple[float, float]]:
     """Each word's (start_s, end_s): from the start of its first segment to the end of its last."""
+    return word_segments(words, voice, listing)[0]
+
+
+def word_segments(words: list[str], voice: str, listing: str
+                  ) -> tuple[list[tuple[float, float]], list[list[tuple[str, float, float]]]]:
+    """Each word's (start_s, end_s) and its segments [(name, start_s, end_s)] as spoken in the phrase."""
     spoken = [(name, start, end) for (name, end), (_, start) in
               zip(segments(listing), [("", 0.0)] + segments(listing)) if name != PAUSE]
-    spans, k = [], 0
+    spans, segments_of, k = [], [], 0
     for word in words:
         phones = word_phones(word, voice)
         got = tuple(name for name, _, _ in spoken[k:k + len(phones)])
@@ -77,10 +83,11 @@ def word_spans(words: list[str], voice: str, listing: str) -> list[tuple[float, 
         if not phones or len(got) != len(phones) or sum(a != b for a, b in zip(got, phones)) > 1:
             raise TimingError(f"flite's segments for {word!r} differ from the word said alone")
         spans.append((spoken[k][1], spoken[k + len(phones) - 1][2]))
+        segments_of.append(list(spoken[k:k + len(phones)]))
         k += len(phones)
     if k != len(spoken):
         raise TimingError("flite spoke segments that belong to no word")
-    return spans
+    return spans, segments_of
 
 
 def synthesize_phrases(phrases: list[list[str]], voice: str, stretch: float = 1.0) -> list[Synthesis]:
@@ -94,7 +101,7 @@ def synthesize_phrases(phrases: list[list[str]], voice: str, stretch: float = 1.
             wav = Path(tmp) / f"p{i}.wav"
             listing = _run(["-voice", voice, "--setf", f"duration_stretch={stretch:.3f}", "-psdur",
                             "-t", " ".join(words), "-o", str(wav)])
-            spans = word_spans(words, voice, listing)
+            spans, phones = word_segments(words, voice, listing)
             samples, rate = sf.read(wav, dtype="float32")
-            results.append(Synthesis(samples, rate, spans))
+            results.append(Synthesis(samples, rate, spans, phones))
     return results

@@ -1,7 +1,10 @@
 """Write a synthetic MFA-style corpus: `voice/utt.wav`, `utt.lab`, `utt.TextGrid`, plus manifest.jsonl.
 
 Each utterance is a random transcript spoken phrase by phrase (pauses of random length between
-phrases), then augmented. Word times are exact: they come from the synthesiser's own events.
+phrases), then augmented. Word times are exact: they come from the synthesiser's own events. So are phone
+times: each word the engine said as its dictionary pronunciation (synth/phones.py) carries its phones,
+ARPAbet with stress, in the manifest (`words[i].phones`) and in the reference TextGrid's `phones` tier;
+words whose engine phones do not map one to one (and spontaneous-style utterances) carry none.
 Deterministic from (seed, split, index); runs in parallel over processes.
 """
 from __future__ import annotations
@@ -51,6 +54,47 @@ class Utterance:
     transcript: str
     samples: np.ndarray
     words: list[tuple[str, float, float]]
+    phones: list[list[tuple[str, float, float]] | None] | None = None  # per word; None: no phone times
+
+
+MRPA_VOICES = ("rab_diphone", "don_diphone", "en1_mbrola")  # Festival voices with the British phone set
+
+
+def phone_table(voice: Voice) -> dict[str, str]:
+    from frametool.synth.phones import TABLES
+
+    if voice.engine == "espeak-ng":
+        return TABLES["espeak-ng"]
+    return TABLES["mrpa" if voice.variant in MRPA_VOICES else "radio"]
+
+
+def _token_phones(pieces: list[str], engine_phones, table, offset_s: float):
+    """A token's phones from the engine phones of its spoken pieces, shifted by offset_s; None if a piece
+    has none that match its pronunciation."""
+    from frametool.synth.phones import label_word
+
+    out = []
+    for piece, heard in zip(pieces, engine_phones):
+        labelled = label_word(piece, heard, table, _PRONOUNCER.word(piece))
+        if labelled is None:
+            return None
+        out.extend((label, a + offset_s, b + offset_s) for label, a, b in labelled)
+    return out
+
+
+class _LazyPronouncer:
+    def __init__(self) -> None:
+        self._inner = None
+
+    def word(self, word: str):
+        if self._inner is None:
+            from frametool.text.pronounce import Pronouncer
+
+            self._inner = Pronouncer()
+        return self._inner.word(word)
+
+
+_PRONOUNCER = _LazyPronouncer()
 
 
 def _speak(phrases: list[list[str]], voice: Voice, rate_factor: float, pitch: int) -> list:
@@ -100,6 +144,8 @@ def synthesize_utterance(index: int, voice: Voice, config: SynthConfig) -> Utter
         return None
     pieces: list[np.ndarray] = [np.zeros(int(rng.uniform(0.05, 1.0) * SAMPLE_RATE_HZ), np.float32)]
     words: list[tuple[str, float, float]] = []
+    phones: list[list[tuple[str, float, float]] | None] = []
+    table = phone_table(voice)
     phrase_final: list[bool] = []
     cursor_s = len(pieces[0]) / SAMPLE_RATE_HZ
     for p, (phrase, result) in enumerate(zip(phrases, spoken)):
@@ -108,6 +154,9 @@ def synthesize_utterance(index: int, voice: Voice, config: SynthConfig) -> Utter
         for j, tok in enumerate(phrase):
             first, last_piece = result.word_spans_s[k], result.word_spans_s[k + len(tok.spoken) - 1]
             words.append((tok.text, cursor_s + first[0], cursor_s + last_piece[1]))
+            heard = result.phone_spans_s[k:k + len(tok.spoken)] if result.phone_spans_s else []
+            phones.append(_token_phones(list(tok.spoken), heard, table, cursor_s)
+                          if len(heard) == len(tok.spoken) and not disfluent else None)
             phrase_final.append(j == len(phrase) - 1)
             k += len(tok.spoken)
         gap = int(pauses_s[p] * SAMPLE_RATE_HZ) if p < len(pauses_s) else 0
@@ -118,12 +167,15 @@ def synthesize_utterance(index: int, voice: Voice, config: SynthConfig) -> Utter
     spans = [(a, b) for _, a, b in words]
     if disfluent:
         samples, spans = _spontaneous(samples, spans, is_filler, phrase_final, drng, nrng)
-    if config.augment:
-        samples, spans = augment(samples, SAMPLE_RATE_HZ, spans, nrng)
+    if config.augment:  # phone times ride along with the word times (the same time warp)
+        phone_spans = [(a, b) for word in phones if word for _, a, b in word]
+        samples, moved = augment(samples, SAMPLE_RATE_HZ, spans + phone_spans, nrng)
+        spans, moved = moved[:len(spans)], iter(moved[len(spans):])
+        phones = [None if word is None else [(label, *next(moved)) for label, _, _ in word] for word in phones]
     else:
         samples = samples / (np.max(np.abs(samples)) + 1e-9) * 0.5
     words = [(w, a, b) for (w, _, _), (a, b) in zip(words, spans)]
-    return Utterance(f"{config.split}{index:06d}", voice, transcript, samples, words)
+    return Utterance(f"{config.split}{index:06d}", voice, transcript, samples, words, phones)
 
 
 def _spontaneous(samples: np.ndarray, spans, is_filler: list[bool], phrase_final: list[bool],
@@ -150,12 +202,22 @@ def _write(utt: Utterance, out_dir: Path) -> dict:
     sf.write(wav, utt.samples, SAMPLE_RATE_HZ, subtype="PCM_16")
     (folder / f"{utt.utt_id}.lab").write_text(utt.transcript + "\n", encoding="utf-8")
     duration_s = len(utt.samples) / SAMPLE_RATE_HZ
-    tier = Tier("words", tuple(Item(w, a, b) for w, a, b in utt.words))
-    grid = render(Annotation(str(wav), duration_s, "synthetic", "align", (tier,)))
+    tiers = [Tier("words", tuple(Item(w, a, b) for w, a, b in utt.words))]
+    phones = utt.phones or [None] * len(utt.words)
+    if any(phones):
+        tiers.append(Tier("phones", tuple(Item(p, a, b) for word in phones if word for p, a, b in word)))
+    grid = render(Annotation(str(wav), duration_s, "synthetic", "align", tuple(tiers)))
     (folder / f"{utt.utt_id}.TextGrid").write_text(grid, encoding="utf-8")
+    rows = []
+    for (w, a, b), word_phones in zip(utt.words, phones):
+        row = {"label": w, "start_s": round(a, 5), "end_s": round(b, 5)}
+        if word_phones:
+            row["phones"] = [{"label": p, "start_s": round(pa, 5), "end_s": round(pb, 5)}
+                             for p, pa, pb in word_phones]
+        rows.append(row)
     return {"id": utt.utt_id, "audio": str(wav.relative_to(out_dir)), "transcript": utt.transcript,
             "voice": utt.voice.name, "set": utt.voice.engine, "duration_s": round(duration_s, 4),
-            "words": [{"label": w, "start_s": round(a, 5), "end_s": round(b, 5)} for w, a, b in utt.words]}
+            "words": rows}
 
 
 def _work(args: tuple[int, Voice, SynthConfig]) -> dict | None:

@@ -310,9 +310,11 @@ def ctc_prior(word_frames: np.ndarray, n_frames: int, frame_shift_s: float,
 
 
 def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "median",
-               config: LongConfig | None = None, batch_size: int = 8) -> WordTimes:
+               config: LongConfig | None = None, batch_size: int = 8,
+               phones: list | None = None) -> WordTimes:
     """Word times for a recording of any length with its whole transcript (model needs a CTC head).
-    `config`: the model's own decoding settings (long_config_for) when not given."""
+    `config`: the model's own decoding settings (long_config_for) when not given. `phones`: per token its
+    pronunciation, to time phones too (AlignRequest.phones)."""
     from frametool.tasks.align import AlignRequest, align_batch
 
     config = config or long_config_for(model)
@@ -325,7 +327,8 @@ def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "m
     log_probs, states, single = encode_windows(model, samples, config)
     frames = ctc_word_frames(log_probs, tokens, shift, config)
     pieces = segments(frames, len(log_probs), shift, config)
-    requests = [AlignRequest(samples[a * hop: min(len(samples), b * hop)], tokens[w0:w1]) for a, b, w0, w1 in pieces]
+    requests = [AlignRequest(samples[a * hop: min(len(samples), b * hop)], tokens[w0:w1],
+                             phones[w0:w1] if phones is not None else None) for a, b, w0, w1 in pieces]
     priors = [ctc_prior(frames[w0:w1] - a, b - a, shift, config) for a, b, w0, w1 in pieces]
     # every segment's states come from the windows for a position-free model; for others only when the one
     # segment is the whole recording, which the CTC pass encoded in one window
@@ -343,10 +346,15 @@ def align_long(model, samples: np.ndarray, tokens: list[Token], decode: str = "m
     parts = []
     for (a, _, _, _), times in zip(pieces, results):
         offset = a * hop / SAMPLE_RATE_HZ
+        shifted = None if times.phones is None else tuple(None if p is None else p.shifted(offset)
+                                                          for p in times.phones)
         parts.append(WordTimes(times.start_s + offset, times.end_s + offset, times.start_ci_s + offset,
-                               times.end_ci_s + offset, times.confidence))
-    return WordTimes(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                       ("start_s", "end_s", "start_ci_s", "end_ci_s", "confidence")))
+                               times.end_ci_s + offset, times.confidence, shifted))
+    joined = [np.concatenate([getattr(p, f) for p in parts]) for f in
+              ("start_s", "end_s", "start_ci_s", "end_ci_s", "confidence")]
+    has_phones = any(p.phones is not None for p in parts)
+    return WordTimes(*joined, tuple(x for p in parts for x in (p.phones or [None] * len(p.start_s)))
+                     if has_phones else None)
 
 
 def align_recordings(model, requests, decode: str = "median", batch_size: int = 1) -> list[WordTimes]:
@@ -355,6 +363,7 @@ def align_recordings(model, requests, decode: str = "median", batch_size: int = 
     from frametool.tasks.align import align_batch
 
     if has_windows(model):
-        return [align_long(model, r.samples, r.tokens, decode, batch_size=batch_size) for r in requests]
+        return [align_long(model, r.samples, r.tokens, decode, batch_size=batch_size, phones=r.phones)
+                for r in requests]
     return align_batch(model, requests, decode)
 

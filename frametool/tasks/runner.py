@@ -10,7 +10,7 @@ from pathlib import Path
 from frametool.audio.io import load_audio
 from frametool.config import MIN_DURATION_S, AlignConfig
 from frametool.errors import FrametoolError, InputError
-from frametool.tasks.align import AlignRequest, to_annotation
+from frametool.tasks.align import Requests, tiers_for
 from frametool.tasks.corpus import CorpusItem, discover, read_transcript
 from frametool.tasks.long import align_recordings, has_windows
 from frametool.writers import WRITERS, write_atomic
@@ -132,7 +132,7 @@ def _deliver(config: AlignConfig, item: CorpusItem, text: str, duration_s: float
 
 
 def _flagged(annotation) -> int:
-    return sum(1 for it in annotation.tiers[0].items if it.flags)
+    return sum(1 for tier in annotation.tiers if tier.name == "words" for it in tier.items if it.flags)
 
 
 def _write_failures(path: Path, failures: list[Failure]) -> None:
@@ -154,6 +154,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
     out = stdout or sys.stdout
     model = model or load_model(config.model, config.device)
     model_name = model.config.name
+    make_request = Requests(tiers_for(config, model))
     max_words = model.backbone.config.max_words
     stopped = False  # the reader of --out - went away
     started = time.time()  # after model loading: wall_s is the time spent on the corpus
@@ -164,7 +165,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
 
     def align_chunk(chunk) -> None:
         try:
-            results = align_recordings(model, [AlignRequest(w.samples, t) for _, w, t, _ in chunk], config.decode,
+            results = align_recordings(model, [make_request(w.samples, t) for _, w, t, _ in chunk], config.decode,
                                        config.batch_size)
         except Exception as exc:  # one bad batch: retry one by one so the others still land
             if len(chunk) > 1:
@@ -174,7 +175,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
             fail(chunk[0][0].audio, "model", f"alignment failed ({type(exc).__name__}: {exc})")
             return
         for (item, wave, tokens, _), times in zip(chunk, results):
-            annotation = to_annotation(str(item.audio), wave.duration_s, model_name, tokens, times)
+            annotation = make_request.annotation(str(item.audio), wave.duration_s, model_name, tokens, times)
             summary.flagged_words += _flagged(annotation)
             text = _rendered(config, item, annotation)
             if isinstance(text, Failure):
@@ -187,6 +188,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
     def flush():
         # similar lengths share a forward pass, so little of it is spent on padding
         pending.sort(key=lambda entry: len(entry[1].samples))
+        make_request.prepare([entry[2] for entry in pending])
         for start in range(0, len(pending), config.batch_size):
             if stopped:
                 break
@@ -274,6 +276,7 @@ def run_files(config, items: list[CorpusItem], work, progress=None, stdout=None)
 
 
 _WORKER_MODEL = None
+_WORKER_REQUESTS = None
 
 
 def _start_worker(model_name: str, threads: int) -> None:
@@ -289,16 +292,19 @@ def _start_worker(model_name: str, threads: int) -> None:
 def _align_file(item: CorpusItem, config: AlignConfig):
     """In a worker: one file, start to end. -> (output text, flagged words, duration_s), or the Failure a
     one-process run would record for it."""
+    global _WORKER_REQUESTS
     model = _WORKER_MODEL
+    if _WORKER_REQUESTS is None:
+        _WORKER_REQUESTS = Requests(tiers_for(config, model))
     prepared = _prepared(item, config, model.backbone.config.max_words, has_windows(model))
     if isinstance(prepared, Failure):
         return prepared
     wave, tokens, _ = prepared
     try:
-        times = align_recordings(model, [AlignRequest(wave.samples, tokens)], config.decode, 1)[0]
+        times = align_recordings(model, [_WORKER_REQUESTS(wave.samples, tokens)], config.decode, 1)[0]
     except Exception as exc:
         return Failure(str(item.audio), "model", f"alignment failed ({type(exc).__name__}: {exc})")
-    annotation = to_annotation(str(item.audio), wave.duration_s, model.config.name, tokens, times)
+    annotation = _WORKER_REQUESTS.annotation(str(item.audio), wave.duration_s, model.config.name, tokens, times)
     text = _rendered(config, item, annotation)
     return text if isinstance(text, Failure) else (text, _flagged(annotation), wave.duration_s)
 
@@ -318,7 +324,8 @@ def _align_in_workers(config: AlignConfig, items: list[CorpusItem], progress, st
 
     if config.device == "cuda":
         raise UsageError("--workers above 1 runs on the CPU only: use --device cpu, or one worker on the GPU")
-    load_model(config.model, "cpu")  # a missing or broken model is reported once, here
+    tiers_for(config, load_model(config.model, "cpu"))  # a missing or broken model (or --tiers it cannot
+    # write) is reported once, here
     summary = RunSummary(total=len(items))
     out = stdout or sys.stdout
     threads = max(1, (config.jobs or os.cpu_count() or 1) // config.workers)

@@ -1,7 +1,9 @@
-"""Pronunciations in ARPAbet (the CMU dictionary's phone set, no stress) for words a dictionary lacks,
-from espeak-ng's IPA output: its symbols read longest first into the 39 ARPAbet phones.
+"""Pronunciations in ARPAbet (the CMU dictionary's phone set) for words a dictionary lacks, from espeak-ng's
+IPA output: its symbols read longest first into the 39 ARPAbet phones; with `stress=True` vowels carry the
+CMU dictionary's stress digit (1 primary, 2 secondary, 0 none) from espeak-ng's stress marks.
 
-Used where a pronouncing aligner meets a word outside its dictionary (`import --format pocketsphinx`).
+Used where a pronouncing aligner meets a word outside its dictionary (`import --format pocketsphinx`) and for
+the `phones` tier (text/pronounce.py).
 """
 from __future__ import annotations
 
@@ -23,18 +25,26 @@ IPA_TO_ARPABET = {
     "θ": ("TH",), "v": ("V",), "w": ("W",), "z": ("Z",), "ʒ": ("ZH",), "ɾ": ("T",), "ʔ": ("T",),
     "x": ("K",), "ç": ("HH",),
 }
-_IGNORED = set("ˈˌː‍-_ |.'")
+VOWELS = frozenset({"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"})
+_STRESS_MARKS = {"ˈ": "1", "ˌ": "2"}
 
 
-def ipa_to_arpabet(ipa: str) -> list[str]:
-    """One word's IPA -> ARPAbet phones; stress and length marks are dropped, unknown symbols skipped."""
+def ipa_to_arpabet(ipa: str, stress: bool = False) -> list[str]:
+    """One word's IPA -> ARPAbet phones; unknown symbols are skipped. Stress and length marks are dropped,
+    unless `stress`: then each vowel gets the digit of the stress mark before its syllable (0 without one)."""
     phones: list[str] = []
+    pending = "0"
     i = 0
     while i < len(ipa):
+        if ipa[i] in _STRESS_MARKS:
+            pending = _STRESS_MARKS[ipa[i]]
         for width in (2, 1):
             unit = ipa[i:i + width]
             if len(unit) == width and unit in IPA_TO_ARPABET:
-                phones.extend(IPA_TO_ARPABET[unit])
+                for phone in IPA_TO_ARPABET[unit]:
+                    if stress and phone in VOWELS:
+                        phone, pending = phone + pending, "0"
+                    phones.append(phone)
                 i += width
                 break
         else:
@@ -42,7 +52,7 @@ def ipa_to_arpabet(ipa: str) -> list[str]:
     return phones
 
 
-def espeak_arpabet(words: list[str], voice: str = "en-us") -> dict[str, list[str]]:
+def espeak_arpabet(words: list[str], voice: str = "en-us", stress: bool = False) -> dict[str, list[str]]:
     """ARPAbet phones of each word, as espeak-ng pronounces it (one espeak-ng call for all of them)."""
     if not words:
         return {}
@@ -55,4 +65,5 @@ def espeak_arpabet(words: list[str], voice: str = "en-us") -> dict[str, list[str
     if len(lines) != len(unique):  # espeak-ng merged or split lines: ask word by word
         lines = [subprocess.run(["espeak-ng", "-q", "--ipa", "-v", voice, w], capture_output=True, text=True,
                                 check=True).stdout.strip() for w in unique]
-    return {w: phones for w, line in zip(unique, lines) if (phones := ipa_to_arpabet(line.replace(" ", "")))}
+    return {w: phones for w, line in zip(unique, lines)
+            if (phones := ipa_to_arpabet(line.replace(" ", ""), stress))}

@@ -1,4 +1,5 @@
-"""Training examples from a manifest (JSONL rows: audio, transcript, words with start_s/end_s)."""
+"""Training examples from a manifest (JSONL rows: audio, transcript, words with start_s/end_s, and where a
+synthetic corpus has them, each word's `phones` with their own label/start_s/end_s)."""
 from __future__ import annotations
 
 import json
@@ -22,6 +23,8 @@ class Example:
     tokens: list[Token]
     spans_s: list[tuple[float, float]]
     duration_s: float
+    # per word its phones [(ARPAbet label, start_s, end_s)], None for a word without; None: no word has any
+    phones: list[list[tuple[str, float, float]] | None] | None = None
 
 
 def read_manifest(path: Path, growing: bool = False) -> list[Example]:
@@ -43,8 +46,10 @@ def read_manifest(path: Path, growing: bool = False) -> list[Example]:
         words = row["words"]
         if len(tokens) != len(words) or not tokens:
             continue
-        examples.append(Example(root / row["audio"], tokens,
-                                [(w["start_s"], w["end_s"]) for w in words], row["duration_s"]))
+        phones = [[(p["label"], p["start_s"], p["end_s"]) for p in w["phones"]] if w.get("phones") else None
+                  for w in words]
+        examples.append(Example(root / row["audio"], tokens, [(w["start_s"], w["end_s"]) for w in words],
+                                row["duration_s"], phones if any(phones) else None))
     return examples
 
 
