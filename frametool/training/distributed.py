@@ -89,6 +89,9 @@ class Plain:
     def wait(self) -> None:
         pass
 
+    def end(self) -> None:
+        pass
+
 
 class Accelerated:
     """Every process of an `accelerate launch`; the distributed set-up comes from its config."""
@@ -151,6 +154,14 @@ class Accelerated:
 
     def wait(self) -> None:
         self.accelerator.wait_for_everyone()
+
+    def end(self) -> None:
+        """Leave the process group in order, so no rank exits while another still talks to it."""
+        import torch.distributed as dist
+
+        self.accelerator.wait_for_everyone()
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
 
     def register(self, obj) -> None:
         self.accelerator.register_for_checkpointing(obj)

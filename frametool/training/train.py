@@ -425,7 +425,7 @@ def train(config: TrainConfig, log=print) -> Path:
     save(out_dir / "last")
     if config.data_log:
         write_data_log(out_dir, runtime.rank, runtime.world_size, seen, model)
-    runtime.wait()
+    runtime.end()
     return out_dir / "best"
 
 
