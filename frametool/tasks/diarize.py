@@ -1,0 +1,277 @@
+"""Diarization: "when does speaker {n} speak?" answered by the event machinery (tasks/events.py).
+
+A diarization model is an EventModel (task "diarize") whose labels are S speaker slots, `speaker_1` ...
+`speaker_S` (numbered by order of first speech in the window), and `any_speaker`; the prompt is "when does
+{label} speak". Per frame and label come an activity probability and onset/offset intensities; the
+`any_speaker` onset channel is a Poisson process of each speaker's FIRST onset, so its total intensity is the
+expected number of speakers (decoders/diarize.py).
+
+A recording that fits in one window (the length the model was trained on) is decoded from its slots. A longer
+one is read in windows overlapping by a third; each window's speakers (slots) get a GE2E speaker embedding
+(embeddings/ge2e.py) of the audio where only they speak, and speakers of different windows are linked by
+agglomerative clustering of those embeddings (scikit-learn; two speakers of one window are never merged,
+and speakers whose turns agree in the overlap of two windows are merged first). Every frame's turns come
+from the window in which it lies most centrally.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from frametool.annotation import Annotation, Item, Tier
+from frametool.decoders.diarize import DiarizeDecodeConfig, SpeakerBounds, decode_window, speaker_onsets_s
+from frametool.errors import UsageError
+from frametool.framegrid import FrameGrid
+from frametool.tasks.events import EventModel, load_event_model, window_starts
+
+COUNT_LABEL = "any_speaker"
+PROMPT = "when does {label} speak"
+
+
+def slot_labels(slots: int) -> tuple[str, ...]:
+    return tuple(f"speaker_{k + 1}" for k in range(slots)) + (COUNT_LABEL,)
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """How the speakers of a long recording's windows are linked (decoding settings of the model)."""
+    distance: float = 0.35  # cosine distance below which two windows' speakers are one (average linkage)
+    agreement: float = 0.5  # turns of two speakers agreeing this much in a windows' overlap: the same speaker
+    min_embed_s: float = 0.4  # a window's speaker with less solo speech than this joins by overlap only
+
+
+@dataclass
+class Diarization:
+    turns: list[Item]  # speaker_1, speaker_2, ... in order of first speech
+    num_speakers: int
+    speaker_onsets_s: list[float]  # the speaker-onset channel's estimate of each speaker's first onset
+    windows: int
+
+
+def load_diarize_model(name_or_path: str, device: str = "cpu") -> EventModel:
+    model = load_event_model(name_or_path, device, task="diarize")
+    if not model.config.labels or model.config.labels[-1] != COUNT_LABEL:
+        from frametool.errors import ModelError
+
+        raise ModelError(f"model {name_or_path!r}: a diarization model's last label is {COUNT_LABEL!r}")
+    return model
+
+
+def decode_settings(model: EventModel) -> tuple[DiarizeDecodeConfig, LinkConfig]:
+    raw = dict(model.config.decoding)
+    own = {f.name for f in fields(DiarizeDecodeConfig)}
+    link = {f.name for f in fields(LinkConfig)}
+    return (DiarizeDecodeConfig(**{k: v for k, v in raw.items() if k in own}),
+            LinkConfig(**{k[5:]: v for k, v in raw.items() if k.startswith("link_") and k[5:] in link}))
+
+
+@torch.no_grad()
+def window_channels(model: EventModel, samples: np.ndarray, batch_windows: int = 8):
+    """16 kHz samples -> (grid of the recording, window length in frames, [(start frame, values (C, Tw, 3))])
+    with values = [activity probability, onset and offset intensity per second] of every label."""
+    from frametool.audio.features import padded_log_mel
+
+    features = model.backbone.config.features
+    device = next(model.parameters()).device
+    labels = list(model.config.labels)
+    grid = FrameGrid.covering(len(samples) / features.sample_rate_hz, model.frame_shift_s)
+    window = FrameGrid.covering(model.config.window_s, model.frame_shift_s).num_frames
+    starts = window_starts(grid.num_frames, window, max(1, window * 2 // 3))
+    query = model.prompt_states(labels, device)  # (C, H), once per recording
+
+    def sample_at(frame: int) -> int:
+        return int(round(grid.start_s(frame) * features.sample_rate_hz))
+    out = []
+    for first in range(0, len(starts), batch_windows):
+        chunk = starts[first:first + batch_windows]
+        waves = [torch.from_numpy(np.ascontiguousarray(samples[sample_at(s):sample_at(s + window)],
+                                                       dtype=np.float32)).to(device) for s in chunk]
+        feats, feat_lens = padded_log_mel(waves, features)
+        audio, mask = model.backbone.encode_audio(feats, feat_lens)
+        values = model.channels(audio, query).float().cpu().numpy()  # (B, C, T, 3)
+        counts = mask.sum(dim=1).tolist()
+        for b, s in enumerate(chunk):
+            frames = min(int(counts[b]), grid.num_frames - s)
+            v = values[b, :, :frames]
+            out.append((s, np.stack([1 / (1 + np.exp(-v[..., 0])), np.exp(v[..., 1]), np.exp(v[..., 2])], -1)))
+    return grid, window, out
+
+
+def _owned(starts: list[int], lengths: list[int], T: int) -> list[tuple[int, int]]:
+    """The frames [a, b) each window answers for: the halves of every overlap go to the nearer window."""
+    spans = []
+    for i, (s, n) in enumerate(zip(starts, lengths)):
+        a = 0 if i == 0 else (s + starts[i - 1] + lengths[i - 1]) // 2
+        b = T if i == len(starts) - 1 else (starts[i + 1] + s + n) // 2
+        spans.append((a, b))
+    return spans
+
+
+def diarize_samples(model: EventModel, samples: np.ndarray, bounds: SpeakerBounds = SpeakerBounds(),
+                    embedder=None) -> Diarization:
+    """Who speaks when in a 16 kHz recording. `embedder(pieces) -> (N, D)` links the speakers of windows
+    (default: the GE2E voice encoder)."""
+    config, link = decode_settings(model)
+    grid, window, chunks = window_channels(model, samples)
+    S = len(model.config.labels) - 1
+    if len(chunks) == 1:
+        _, values = chunks[0]
+        items, n = decode_window(values, grid, bounds, config)
+        return Diarization(_clip(items, grid.duration_s), n, speaker_onsets_s(values[S, :, 1], n, grid), 1)
+    window_bounds = SpeakerBounds(None, None, bounds.max_speakers)  # a window may hear fewer than all speakers
+    local: list[tuple[int, list[tuple[float, float]]]] = []  # (window index, turns in seconds)
+    for w, (s, values) in enumerate(chunks):
+        items, _ = decode_window(values, FrameGrid(grid.frame_shift_s, values.shape[1], float(grid.start_s(s))),
+                                 window_bounds, config)
+        for label in sorted({it.label for it in items}, key=lambda x: int(x.split("_")[1])):
+            local.append((w, [(it.start_s, it.end_s) for it in items if it.label == label]))
+    if embedder is None:
+        from frametool.embeddings.ge2e import voice_encoder
+
+        embedder = voice_encoder().embed
+    spans = _owned([s for s, _ in chunks], [v.shape[1] for _, v in chunks], grid.num_frames)
+    owned_s = [(float(grid.start_s(a)), float(grid.start_s(b))) for a, b in spans]
+    spans_s = [(float(grid.start_s(s)), float(grid.start_s(s + v.shape[1]))) for s, v in chunks]
+    labels = link_speakers(local, samples, grid, spans_s, bounds, link, embedder)
+    per_speaker: dict[int, list[tuple[float, float]]] = {}
+    for (w, turns), g in zip(local, labels):
+        lo, hi = owned_s[w]
+        per_speaker.setdefault(g, []).extend((max(a, lo), min(b, hi)) for a, b in turns if min(b, hi) > max(a, lo))
+    from frametool.decoders.diarize import number_by_first_speech
+
+    merged = [_join(t, config.fill_gap_s) for t in per_speaker.values()]
+    items = number_by_first_speech(merged)
+    firsts = sorted(min(a for a, _ in t) for t in merged if t)
+    return Diarization(_clip(items, grid.duration_s), len(firsts), firsts, len(chunks))
+
+
+def _join(turns: list[tuple[float, float]], gap_s: float) -> list[tuple[float, float]]:
+    out: list[list[float]] = []
+    for a, b in sorted(turns):
+        if out and a - out[-1][1] <= gap_s:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+def _clip(items: list[Item], duration_s: float) -> list[Item]:
+    from dataclasses import replace
+
+    return [replace(it, end_s=min(it.end_s, round(duration_s, 4))) for it in items if it.start_s < duration_s]
+
+
+def _solo_audio(turns, others, samples, rate: int) -> np.ndarray:
+    """The samples of `turns` where none of `others` speaks."""
+    pieces = []
+    for a, b in turns:
+        cuts = [(a, b)]
+        for x, y in others:
+            cuts = [piece for p, q in cuts for piece in ((p, min(q, x)), (max(p, y), q)) if piece[1] > piece[0]]
+        pieces += [samples[int(p * rate):int(q * rate)] for p, q in cuts]
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+
+
+def _overlap_s(a_turns, b_turns, lo: float, hi: float) -> tuple[float, float]:
+    """(time both speak inside [lo, hi), time either speaks there)."""
+    def inside(turns):
+        return [(max(a, lo), min(b, hi)) for a, b in turns if min(b, hi) > max(a, lo)]
+    a_in, b_in = inside(a_turns), inside(b_turns)
+    both = sum(max(0.0, min(b, y) - max(a, x)) for a, b in a_in for x, y in b_in)
+    either = sum(b - a for a, b in a_in) + sum(y - x for x, y in b_in) - both
+    return both, either
+
+
+def link_speakers(local, samples, grid: FrameGrid, spans_s, bounds: SpeakerBounds, link: LinkConfig, embedder
+                  ) -> list[int]:
+    """Global speaker index of every window-local speaker (clustering of their embeddings). `local`: (window
+    index, turns in seconds) per window-local speaker; `spans_s`: each window's (start_s, end_s)."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    rate = 16000  # frametool's audio is 16 kHz (audio/io.py)
+    n = len(local)
+    if n <= 1:
+        return [0] * n
+    solos = []
+    for i, (w, turns) in enumerate(local):
+        others = [t for j, (v, ts) in enumerate(local) if v == w and j != i for t in ts]
+        solos.append(_solo_audio(turns, others, samples, rate))
+    usable = [len(x) / rate >= link.min_embed_s for x in solos]
+    embeds = np.zeros((n, 1), dtype=np.float32)
+    if any(usable):
+        got = embedder([x for x, ok in zip(solos, usable) if ok])
+        embeds = np.zeros((n, got.shape[1]), dtype=np.float32)
+        embeds[np.flatnonzero(usable)] = got
+    distance = np.ones((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            wi, wj = local[i][0], local[j][0]
+            if wi == wj:
+                d = 2.0  # one window's slots are different speakers
+            else:
+                d = float(1.0 - embeds[i] @ embeds[j]) if usable[i] and usable[j] else 1.0
+                lo, hi = max(spans_s[wi][0], spans_s[wj][0]), min(spans_s[wi][1], spans_s[wj][1])
+                if hi > lo:  # the windows overlap: agreement there links them
+                    both, either = _overlap_s(local[i][1], local[j][1], lo, hi)
+                    if either > 0 and both / either >= link.agreement:
+                        d = min(d, 0.05)
+            distance[i, j] = distance[j, i] = d
+    np.fill_diagonal(distance, 0.0)
+    if bounds.num_speakers is not None:
+        k = max(1, min(bounds.num_speakers, n))
+        return AgglomerativeClustering(n_clusters=k, metric="precomputed", linkage="average").fit_predict(distance).tolist()
+    labels = AgglomerativeClustering(n_clusters=None, distance_threshold=link.distance, metric="precomputed",
+                                     linkage="average").fit_predict(distance)
+    found = len(set(labels.tolist()))
+    target = bounds.clip(found)
+    if target != found and 1 <= target <= n:
+        labels = AgglomerativeClustering(n_clusters=target, metric="precomputed", linkage="average").fit_predict(distance)
+    return labels.tolist()
+
+
+def to_annotation(file: str, duration_s: float, model_name: str, result: Diarization) -> Annotation:
+    return Annotation(file, duration_s, model_name, "diarize", (Tier("speakers", tuple(result.turns)),),
+                      meta={"num_speakers": result.num_speakers,
+                            "speaker_onsets_s": [round(t, 4) for t in result.speaker_onsets_s]})
+
+
+def diarize_corpus(config, model: EventModel | None = None, progress=None, stdout=None, items=None):
+    """`frametool diarize` over audio files (DiarizeConfig): one RTTM/JSON per file through the shared corpus
+    runner (resume, failures.tsv, atomic writes, exit codes)."""
+    from frametool.audio.io import load_audio
+    from frametool.config import MIN_DURATION_S
+    from frametool.errors import InputError
+    from frametool.tasks.corpus import discover
+    from frametool.tasks.runner import run_files
+
+    model = model or load_diarize_model(config.model, config.device)
+    bounds = SpeakerBounds(config.num_speakers, config.min_speakers, config.max_speakers)
+    check_bounds(bounds)
+    items = discover(config.corpus) if items is None else items
+
+    def work(item):
+        wave = load_audio(item.audio)
+        if wave.duration_s < MIN_DURATION_S:
+            raise InputError(item.audio, f"audio is {wave.duration_s:.3f} s long; at least {MIN_DURATION_S} s "
+                             "is needed", "audio")
+        if wave.duration_s > config.max_recording_s:
+            raise InputError(item.audio, f"audio is {wave.duration_s / 3600:.1f} h long; at most "
+                             f"{config.max_recording_s / 3600:g} h is read in one call: split it", "audio")
+        result = diarize_samples(model, wave.samples, bounds)
+        return to_annotation(str(item.audio), wave.duration_s, model.config.name, result), wave.duration_s
+
+    return run_files(config, items, work, progress, stdout)
+
+
+def check_bounds(bounds: SpeakerBounds) -> None:
+    """--num-speakers / --min-speakers / --max-speakers that cannot all hold are a usage error."""
+    for name, value in (("--num-speakers", bounds.num_speakers), ("--min-speakers", bounds.min_speakers),
+                        ("--max-speakers", bounds.max_speakers)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be at least 1, not {value}")
+    if bounds.num_speakers is not None and (bounds.min_speakers is not None or bounds.max_speakers is not None):
+        raise UsageError("give --num-speakers, or --min-speakers/--max-speakers, not both")
+    if bounds.min_speakers is not None and bounds.max_speakers is not None and bounds.min_speakers > bounds.max_speakers:
+        raise UsageError(f"--min-speakers {bounds.min_speakers} is above --max-speakers {bounds.max_speakers}")
