@@ -544,16 +544,22 @@ def bench_diarization(
     corpus: Path = typer.Argument(..., help="Folder of recordings (or one file)."),
     reference: Path = typer.Option(..., "--reference", help="Folder of reference <stem>.rttm (and <stem>.uem: the scored region)."),
     peer: List[str] = typer.Option(["silero-vad"], "--peer", help="Peers to score: silero-vad (its speech, all one speaker)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="A frametool diarization model to score next to the peers (bundled name or folder)."),
+    no_peer: bool = typer.Option(False, "--no-peer", help="Score the model only."),
     collar: float = typer.Option(0.5, "--collar", help="pyannote's collar: the total width around each reference boundary that is not scored (0.5 = ±0.25 s)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object last."),
 ) -> None:
     """Diarization error rate (missed, false alarm, confusion; overlap scored) file by file and overall."""
-    from frametool.bench.diarization import peer_system, run_diarization_bench
+    from frametool.bench.diarization import ModelSystem, peer_system, run_diarization_bench
 
     if collar < 0:
         _fail_usage("--collar must be at least 0")
     try:
-        systems = {name: peer_system(name) for name in peer}
+        systems = {}
+        if model:
+            system = ModelSystem(model)
+            systems[system.name] = system
+        systems.update({name: peer_system(name) for name in ([] if no_peer else peer)})
         report = run_diarization_bench(corpus, reference, systems, collar)
     except FrametoolError as exc:
         _fail_usage(str(exc))
