@@ -10,7 +10,9 @@ OUT=${OUT:-$DATA}
 TRAIN="--speech $DATA/libri-silver2s/train.jsonl --speech $DATA/train-w1/manifest.jsonl"
 DEV="--speech $DATA/scenes-src/libri-dev-a.jsonl --speech $DATA/dev-v2/manifest.jsonl"
 TEST="--speech $DATA/scenes-src/libri-dev-b.jsonl --speech $DATA/test-v2/manifest.jsonl"
-mix() { frametool synth-mixtures "$@" --speakers 1-6 --jobs 2 >/dev/null; }
+mix() {  # a folder whose manifest exists is done (rerun after a failure)
+  [ -f "$1/manifest.jsonl" ] || frametool synth-mixtures "$@" --speakers 1-6 --jobs 2 >/dev/null
+}
 mix "$OUT/diar-train/count10" $TRAIN --split train --style count --duration 10 --recordings 400 --seed 1
 mix "$OUT/diar-train/count30" $TRAIN --split train --style count --duration 30 --recordings 300 --seed 2
 mix "$OUT/diar-train/conv15" $TRAIN --split train --style conversation --duration 15 --recordings 300 --seed 3

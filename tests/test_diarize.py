@@ -330,3 +330,13 @@ activity = [0.4, 0.5]
     assert "activity" in model.config.decoding and any("dev DER" in line for line in lines)
     with pytest.raises(UsageError, match="unknown keys"):
         load_diarize_recipe(recipe, ["bogus=1"])
+
+
+def test_mixture_placement_cuts_what_falls_outside():
+    from frametool.synth.mixtures import _place
+
+    mix = np.zeros(10, dtype=np.float32)
+    _place(mix, np.ones(6, dtype=np.float32), -2 / 16000, 1.0)  # starts before the mix: its head is cut
+    assert mix.tolist() == [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+    _place(mix, np.ones(6, dtype=np.float32), 8 / 16000, 2.0)  # runs past the end: its tail is cut
+    assert mix[8:].tolist() == [2, 2]
