@@ -12,7 +12,8 @@ import torch
 from typer.testing import CliRunner
 
 from frametool.cli import app
-from frametool.decoders.diarize import (DiarizeDecodeConfig, SpeakerBounds, decode_window, number_by_first_speech,
+from frametool.decoders.diarize import (DiarizeDecodeConfig, SpeakerBounds, cluster_embeddings, combine, decode_window,
+                                        decode_window_embedded, number_by_first_speech, speech_chunks,
                                         speaker_count, speaker_onsets_s)
 from frametool.embeddings import ge2e
 from frametool.errors import ModelError, UsageError
@@ -340,3 +341,39 @@ def test_mixture_placement_cuts_what_falls_outside():
     assert mix.tolist() == [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
     _place(mix, np.ones(6, dtype=np.float32), 8 / 16000, 2.0)  # runs past the end: its tail is cut
     assert mix[8:].tolist() == [2, 2]
+
+
+def test_speech_chunks_cover_speech_runs_in_overlapping_pieces():
+    speech = np.zeros(100, dtype=bool)
+    speech[10:20] = speech[30:75] = True
+    assert speech_chunks(speech, 20, 10) == [(10, 20), (30, 50), (40, 60), (50, 70), (55, 75)]
+
+
+def test_embedding_assignment_clusters_chunks_and_hybrid_keeps_the_slots_overlap():
+    T = 400
+    values = channels(T, slots=2)
+    values[0, 0:200, 0] = 0.9  # slot 1 says speaker A talks 0-4 s (the slots cannot tell A from B later)
+    values[0, 200:400, 0] = 0.9
+    values[1, 150:200, 0] = 0.9  # slot 2: an overlap at 3-4 s
+    values[2, :, 0] = 0.9
+    values[2, :, 1] = 2.0 / (T * DT)
+    grid = FrameGrid(DT, T)
+
+    def embed(chunks):  # the audio says: A before 4 s, B after
+        return np.stack([[1.0, 0.0] if (a + b) / 2 < 200 else [0.0, 1.0] for a, b in chunks])
+    emb, n = decode_window_embedded(values, grid, embed, config=DiarizeDecodeConfig(assign="embeddings"))
+    # the change of speaker lies where the chunks' centres say (chunks of 1.5 s every 0.75 s)
+    assert n == 2 and [it.label for it in emb] == ["speaker_1", "speaker_2"]
+    assert emb[0].start_s == 0.0 and abs(emb[0].end_s - 4.0) < 0.4 and emb[1].start_s == emb[0].end_s
+    hyb, _ = decode_window_embedded(values, grid, embed, config=DiarizeDecodeConfig(assign="hybrid"))
+    # the overlap at 3-4 s (slot 2, matched to the cluster it agrees with most: B) is added
+    assert [(it.label, it.start_s) for it in hyb] == [("speaker_1", 0.0), ("speaker_2", 3.0)]
+
+
+def test_cluster_embeddings_and_combine_edge_cases():
+    assert cluster_embeddings(np.zeros((0, 4)), 3).tolist() == []
+    assert cluster_embeddings(np.eye(2), 3).tolist() == [0, 1]
+    labels = cluster_embeddings(np.array([[1, 0], [0.9, 0.1], [0, 1.0]]), 2)
+    assert labels[0] == labels[1] != labels[2]
+    clusters = np.array([[True, False], [False, True]])
+    assert (combine(np.zeros((0, 2), dtype=bool), clusters) == clusters).all()

@@ -38,6 +38,11 @@ class DiarizeDecodeConfig:
     fill_gap_s: float = 0.3
     count_rule: str = "round"
     count_bias: float = 0.0  # added to Λ_T before rounding (chosen on dev mixtures)
+    # who is who: "slots" (the model's speaker slots), "embeddings" (speech cut in chunks, their speaker
+    # embeddings clustered into n), "hybrid" (the clusters, plus the slots' overlapped speech)
+    assign: str = "slots"
+    chunk_s: float = 1.5
+    chunk_hop_s: float = 0.75
 
 
 @dataclass(frozen=True)
@@ -80,16 +85,16 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
 
 
-def slot_turns(values: np.ndarray, n: int, grid: FrameGrid, config: DiarizeDecodeConfig = DiarizeDecodeConfig()
-               ) -> list[list[tuple[int, int]]]:
-    """values (S+1, T, 3) -> for each of the first n slots its turns as frame ranges [a, b)."""
+def slot_masks(values: np.ndarray, n: int, config: DiarizeDecodeConfig = DiarizeDecodeConfig()) -> np.ndarray:
+    """values (S+1, T, 3) -> (n, T) bool: where each of the first n slots talks (hysteresis on its activity;
+    speech that no slot claims goes to the most active of the n)."""
     S = values.shape[0] - 1
     n = min(n, S)
+    T = values.shape[1]
     if n <= 0:
-        return []
+        return np.zeros((0, T), dtype=bool)
     activity = values[:n, :, 0]  # (n, T)
     speech = values[S, :, 0] >= config.speech
-    T = activity.shape[1]
     claimed = np.zeros((n, T), dtype=bool)
     for s in range(n):
         for a, b in hysteresis(activity[s], config.activity, min(config.activity_low, config.activity)):
@@ -97,18 +102,86 @@ def slot_turns(values: np.ndarray, n: int, grid: FrameGrid, config: DiarizeDecod
     unclaimed = speech & ~claimed.any(axis=0)
     best = np.argmax(activity, axis=0)
     claimed[best[unclaimed], np.flatnonzero(unclaimed)] = True
+    return claimed
+
+
+def mask_turns(mask: np.ndarray, grid: FrameGrid, config: DiarizeDecodeConfig = DiarizeDecodeConfig()
+               ) -> list[tuple[int, int]]:
+    """(T,) bool of one speaker -> its turns [a, b) in frames: gaps up to `fill_gap_s` joined, turns shorter
+    than `min_turn_s` dropped."""
     gap = int(round(config.fill_gap_s / grid.frame_shift_s))
     shortest = max(1, int(round(config.min_turn_s / grid.frame_shift_s)))
+    joined: list[list[int]] = []
+    for a, b in _runs(mask):
+        if joined and a - joined[-1][1] <= gap:
+            joined[-1][1] = b
+        else:
+            joined.append([a, b])
+    return [(a, b) for a, b in joined if b - a >= shortest]
+
+
+def slot_turns(values: np.ndarray, n: int, grid: FrameGrid, config: DiarizeDecodeConfig = DiarizeDecodeConfig()
+               ) -> list[list[tuple[int, int]]]:
+    """values (S+1, T, 3) -> for each of the first n slots its turns as frame ranges [a, b)."""
+    return [mask_turns(row, grid, config) for row in slot_masks(values, n, config)]
+
+
+def speech_chunks(speech: np.ndarray, chunk_frames: int, hop_frames: int) -> list[tuple[int, int]]:
+    """Frame ranges [a, b) of at most `chunk_frames`, every `hop_frames`, inside the runs of `speech` (T,)."""
     out = []
-    for s in range(n):
-        runs = _runs(claimed[s])
-        joined: list[list[int]] = []
-        for a, b in runs:
-            if joined and a - joined[-1][1] <= gap:
-                joined[-1][1] = b
-            else:
-                joined.append([a, b])
-        out.append([(a, b) for a, b in joined if b - a >= shortest])
+    for a, b in _runs(np.asarray(speech, dtype=bool)):
+        if b - a <= chunk_frames:
+            out.append((a, b))
+            continue
+        starts = list(range(a, b - chunk_frames + 1, hop_frames))
+        if starts[-1] + chunk_frames < b:
+            starts.append(b - chunk_frames)
+        out += [(s, s + chunk_frames) for s in starts]
+    return out
+
+
+def cluster_embeddings(embeddings: np.ndarray, n: int) -> np.ndarray:
+    """(N, D) unit vectors -> (N,) labels 0..n-1 (agglomerative, cosine distance, average linkage)."""
+    N = len(embeddings)
+    if N == 0:
+        return np.zeros(0, dtype=np.int64)
+    if n <= 1:
+        return np.zeros(N, dtype=np.int64)
+    if N <= n:
+        return np.arange(N, dtype=np.int64)
+    from sklearn.cluster import AgglomerativeClustering
+
+    return AgglomerativeClustering(n_clusters=n, metric="cosine", linkage="average").fit_predict(embeddings)
+
+
+def chunk_masks(T: int, chunks: list[tuple[int, int]], labels: np.ndarray, n: int) -> np.ndarray:
+    """(n, T) bool: each frame of a chunk belongs to the cluster of the chunk whose centre is nearest."""
+    owner = np.full(T, -1, dtype=np.int64)
+    distance = np.full(T, np.inf)
+    for (a, b), label in zip(chunks, labels):
+        k = np.arange(a, b)
+        d = np.abs(k + 0.5 - (a + b) / 2)
+        take = d < distance[a:b]
+        owner[a:b][take] = label
+        distance[a:b][take] = d[take]
+    return np.stack([owner == c for c in range(n)]) if n else np.zeros((0, T), dtype=bool)
+
+
+def combine(slots: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """(n, T) slot masks and (n, T) cluster masks -> (n, T) speakers: the clusters (identity from the
+    embeddings), plus, where two or more slots talk at once, the overlapping slots' speech given to the
+    cluster each slot agrees with most (Hungarian matching)."""
+    from scipy.optimize import linear_sum_assignment
+
+    n = clusters.shape[0]
+    if n == 0 or slots.shape[0] == 0:
+        return clusters
+    agreement = (slots[:, None, :] & clusters[None, :, :]).sum(axis=2)  # (slots, clusters)
+    rows, cols = linear_sum_assignment(-agreement)
+    out = clusters.copy()
+    overlap = slots.sum(axis=0) >= 2
+    for s, c in zip(rows, cols):
+        out[c] |= slots[s] & overlap
     return out
 
 
@@ -124,12 +197,39 @@ def decode_window(values: np.ndarray, grid: FrameGrid, bounds: SpeakerBounds = S
                   config: DiarizeDecodeConfig = DiarizeDecodeConfig()) -> tuple[list[Item], int]:
     """values (S+1, T, 3) of one window -> (speaker turns as Items numbered by first speech, speakers counted).
     """
+    n = window_count(values, grid, bounds, config)
+    frames = slot_turns(values, n, grid, config)
+    turns = [[(float(grid.start_s(a)), float(grid.start_s(b))) for a, b in slot] for slot in frames]
+    return number_by_first_speech(turns), n
+
+
+def window_count(values: np.ndarray, grid: FrameGrid, bounds: SpeakerBounds = SpeakerBounds(),
+                 config: DiarizeDecodeConfig = DiarizeDecodeConfig()) -> int:
+    """The number of speakers decode_window settles on."""
     S = values.shape[0] - 1
     speech_present = bool((values[S, :, 0] >= config.speech).any() or (values[:S, :, 0] >= config.activity).any())
     n = speaker_count(values[S, :, 1], grid.frame_shift_s, config)
     if speech_present:
         n = max(1, n)
-    n = min(S, bounds.clip(n))
-    frames = slot_turns(values, n, grid, config)
-    turns = [[(float(grid.start_s(a)), float(grid.start_s(b))) for a, b in slot] for slot in frames]
+    return min(S, bounds.clip(n))
+
+
+def decode_window_embedded(values: np.ndarray, grid: FrameGrid, embed, bounds: SpeakerBounds = SpeakerBounds(),
+                           config: DiarizeDecodeConfig = DiarizeDecodeConfig()) -> tuple[list[Item], int]:
+    """decode_window with the speakers' identities from speaker embeddings (`assign` "embeddings" or "hybrid"):
+    `embed(chunks)` maps frame ranges [a, b) of this window to (N, D) unit embeddings of their audio."""
+    n = window_count(values, grid, bounds, config)
+    slots = slot_masks(values, n, config)
+    T = values.shape[1]
+    if n <= 1:
+        speakers = slots
+    else:
+        chunk = max(1, int(round(config.chunk_s / grid.frame_shift_s)))
+        hop = max(1, int(round(config.chunk_hop_s / grid.frame_shift_s)))
+        chunks = speech_chunks(slots.any(axis=0), chunk, hop)
+        labels = cluster_embeddings(embed(chunks), n) if chunks else np.zeros(0, dtype=np.int64)
+        clusters = chunk_masks(T, chunks, labels, n)
+        speakers = combine(slots, clusters) if config.assign == "hybrid" else clusters
+    turns = [[(float(grid.start_s(a)), float(grid.start_s(b))) for a, b in mask_turns(row, grid, config)]
+             for row in speakers]
     return number_by_first_speech(turns), n

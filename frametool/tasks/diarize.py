@@ -21,7 +21,9 @@ import numpy as np
 import torch
 
 from frametool.annotation import Annotation, Item, Tier
-from frametool.decoders.diarize import DiarizeDecodeConfig, SpeakerBounds, decode_window, speaker_onsets_s
+from frametool.audio.io import TARGET_RATE_HZ
+from frametool.decoders.diarize import (DiarizeDecodeConfig, SpeakerBounds, decode_window, decode_window_embedded,
+                                        speaker_onsets_s)
 from frametool.errors import UsageError
 from frametool.framegrid import FrameGrid
 from frametool.tasks.events import EventModel, load_event_model, window_starts
@@ -99,6 +101,26 @@ def window_channels(model: EventModel, samples: np.ndarray, batch_windows: int =
     return grid, window, out
 
 
+def default_embedder():
+    from frametool.embeddings.ge2e import voice_encoder
+
+    return voice_encoder().embed
+
+
+def decode_one(values: np.ndarray, window_grid: FrameGrid, samples: np.ndarray, bounds: SpeakerBounds,
+               config: DiarizeDecodeConfig, embedder=None) -> tuple[list[Item], int]:
+    """One window's speakers (decoders/diarize.py), their identities from the slots or from speaker
+    embeddings of the recording's `samples` (`config.assign`). `window_grid` is in the recording's seconds."""
+    if config.assign == "slots":
+        return decode_window(values, window_grid, bounds, config)
+    embedder = embedder or default_embedder()
+
+    def embed(chunks):
+        return embedder([samples[int(round(float(window_grid.start_s(a)) * TARGET_RATE_HZ)):
+                                 int(round(float(window_grid.start_s(b)) * TARGET_RATE_HZ))] for a, b in chunks])
+    return decode_window_embedded(values, window_grid, embed, bounds, config)
+
+
 def _owned(starts: list[int], lengths: list[int], T: int) -> list[tuple[int, int]]:
     """The frames [a, b) each window answers for: the halves of every overlap go to the nearer window."""
     spans = []
@@ -118,19 +140,16 @@ def diarize_samples(model: EventModel, samples: np.ndarray, bounds: SpeakerBound
     S = len(model.config.labels) - 1
     if len(chunks) == 1:
         _, values = chunks[0]
-        items, n = decode_window(values, grid, bounds, config)
+        items, n = decode_one(values, grid, samples, bounds, config, embedder)
         return Diarization(_clip(items, grid.duration_s), n, speaker_onsets_s(values[S, :, 1], n, grid), 1)
     window_bounds = SpeakerBounds(None, None, bounds.max_speakers)  # a window may hear fewer than all speakers
     local: list[tuple[int, list[tuple[float, float]]]] = []  # (window index, turns in seconds)
     for w, (s, values) in enumerate(chunks):
-        items, _ = decode_window(values, FrameGrid(grid.frame_shift_s, values.shape[1], float(grid.start_s(s))),
-                                 window_bounds, config)
+        items, _ = decode_one(values, FrameGrid(grid.frame_shift_s, values.shape[1], float(grid.start_s(s))),
+                              samples, window_bounds, config, embedder)
         for label in sorted({it.label for it in items}, key=lambda x: int(x.split("_")[1])):
             local.append((w, [(it.start_s, it.end_s) for it in items if it.label == label]))
-    if embedder is None:
-        from frametool.embeddings.ge2e import voice_encoder
-
-        embedder = voice_encoder().embed
+    embedder = embedder or default_embedder()
     spans = _owned([s for s, _ in chunks], [v.shape[1] for _, v in chunks], grid.num_frames)
     owned_s = [(float(grid.start_s(a)), float(grid.start_s(b))) for a, b in spans]
     spans_s = [(float(grid.start_s(s)), float(grid.start_s(s + v.shape[1]))) for s, v in chunks]
@@ -190,7 +209,7 @@ def link_speakers(local, samples, grid: FrameGrid, spans_s, bounds: SpeakerBound
     index, turns in seconds) per window-local speaker; `spans_s`: each window's (start_s, end_s)."""
     from sklearn.cluster import AgglomerativeClustering
 
-    rate = 16000  # frametool's audio is 16 kHz (audio/io.py)
+    rate = TARGET_RATE_HZ
     n = len(local)
     if n <= 1:
         return [0] * n

@@ -251,35 +251,51 @@ def evaluate(model, mixtures: list[Mixture]) -> DevScores:
 
 
 def choose_decoding(model, mixtures: list[Mixture], fixed: dict, grid: dict, log=print) -> dict:
-    """Decoding thresholds with the best dev score; each window's channels are computed once."""
-    from frametool.decoders.diarize import DiarizeDecodeConfig, SpeakerBounds, decode_window, speaker_onsets_s
-    from frametool.tasks.diarize import window_channels
+    """Decoding settings with the best dev score. The thresholds of `grid` are tried with the slots' own
+    speaker identities (each window's channels computed once); then, with the thresholds chosen, each way
+    of assigning speakers in `grid["assign"]` (default slots, hybrid, embeddings) where the GE2E weights
+    are installed."""
+    from frametool.decoders.diarize import DiarizeDecodeConfig, SpeakerBounds, speaker_onsets_s
+    from frametool.embeddings.ge2e import available
+    from frametool.tasks.diarize import decode_one, window_channels
 
     model.eval()
     S = len(model.config.labels) - 1
-    channels = []
+    channels, usable = [], []
     for mix in mixtures:
         frames, _, chunks = window_channels(model, mix.samples)
-        if len(chunks) == 1:
-            channels.append((frames, chunks[0][1]))
-    usable = [mix for mix in mixtures if FrameGrid.covering(mix.duration_s, model.frame_shift_s).num_frames
-              <= FrameGrid.covering(model.config.window_s, model.frame_shift_s).num_frames]
-    free = {k: v for k, v in grid.items() if k not in fixed}
+        if len(chunks) == 1:  # dev mixtures that fit one window
+            channels.append((frames, chunks[0][1], mix.samples))
+            usable.append(mix)
     own = {f.name for f in fields(DiarizeDecodeConfig)}
-    best, best_score = dict(fixed), -math.inf
-    for combo in itertools.product(*free.values()):
-        settings = {**fixed, **dict(zip(free, combo))}
+
+    def score(settings: dict) -> DevScores:
         config = DiarizeDecodeConfig(**{k: v for k, v in settings.items() if k in own})
         results = []
-        for frames, values in channels:
-            items, n = decode_window(values, frames, SpeakerBounds(), config)
+        for frames, values, samples in channels:
+            items, n = decode_one(values, frames, samples, SpeakerBounds(), config)
             results.append(([(it.start_s, it.end_s, it.label) for it in items], n,
                             speaker_onsets_s(values[S, :, 1], n, frames)))
-        scores = score_results(usable, results)
+        return score_results(usable, results)
+
+    thresholds = {k: v for k, v in grid.items() if k not in fixed and k != "assign"}
+    best, best_score = {**fixed, "assign": fixed.get("assign", "slots")}, -math.inf
+    for combo in itertools.product(*thresholds.values()):
+        settings = {**best, **dict(zip(thresholds, combo))}
+        scores = score(settings)
         if scores.score > best_score:
-            best, best_score = settings, scores.score
+            best_settings, best_score = settings, scores.score
             log(f"  decoding {settings}: DER {scores.der:.4f} count {scores.count_exact:.4f} "
                 f"onsets@100ms {scores.onsets_100ms:.4f}")
+    best = best_settings if thresholds else best
+    if "assign" not in fixed and available():
+        for assign in grid.get("assign", ("hybrid", "embeddings")):
+            if assign == best["assign"]:
+                continue
+            scores = score({**best, "assign": assign})
+            log(f"  assign {assign}: DER {scores.der:.4f} count {scores.count_exact:.4f} score {scores.score:.4f}")
+            if scores.score > best_score:
+                best, best_score = {**best, "assign": assign}, scores.score
     log(f"decoding chosen on dev: {best} (score {best_score:.4f})")
     return best
 
