@@ -169,24 +169,33 @@ def test_ge2e_weights_are_checked_by_sha256(tmp_path):
 # --- linking windows -------------------------------------------------------------------------------------
 
 def test_link_speakers_merges_across_windows_never_within_one():
-    voices = {"a": np.array([1.0, 0.0]), "b": np.array([0.0, 1.0])}
-    samples = np.zeros(RATE * 20, dtype=np.float32)
-    for name, (lo, hi) in (("a", (0, 4)), ("b", (5, 9)), ("a2", (12, 16)), ("b2", (17, 19))):
-        samples[lo * RATE:hi * RATE] = 0.1 if name.startswith("a") else 0.2
+    from frametool.tasks.diarize import WindowSpeakers, assemble
 
-    def embedder(pieces):
-        return np.stack([voices["a"] if np.median(np.abs(p)) < 0.15 else voices["b"] for p in pieces])
+    A, B = [1.0, 0.0], [0.0, 1.0]
     local = [(0, [(0.0, 4.0)]), (0, [(5.0, 9.0)]), (1, [(12.0, 16.0)]), (1, [(17.0, 19.0)])]
-    grid = FrameGrid(DT, 1000)
-    spans = [(0.0, 10.0), (10.0, 20.0)]
-    labels = link_speakers(local, samples, grid, spans, SpeakerBounds(), LinkConfig(), embedder)
+    spans, owned = [(0.0, 10.0), (10.0, 20.0)], [(0.0, 10.0), (10.0, 20.0)]
+    found = WindowSpeakers(local, np.array([A, B, A, B]), [True] * 4, spans, owned, 20.0)
+    labels = link_speakers(found, SpeakerBounds(), LinkConfig())
     assert labels[0] == labels[2] and labels[1] == labels[3] and labels[0] != labels[1]
+    result = assemble(found, labels, 0.3, 2)
+    assert result.num_speakers == 2 and [(it.label, it.start_s) for it in result.turns] == [
+        ("speaker_1", 0.0), ("speaker_2", 5.0), ("speaker_1", 12.0), ("speaker_2", 17.0)]
     # even when the embeddings say "one voice", two speakers of one window stay apart
-    same = link_speakers(local, samples, grid, spans, SpeakerBounds(), LinkConfig(),
-                         lambda pieces: np.ones((len(pieces), 2)) / np.sqrt(2))
-    assert same[0] != same[1] and same[2] != same[3]
-    assert len(set(link_speakers(local, samples, grid, spans, SpeakerBounds(num_speakers=1), LinkConfig(),
-                                 embedder))) <= 2
+    same = WindowSpeakers(local, np.array([A, A, A, A]), [True] * 4, spans, owned, 20.0)
+    one = link_speakers(same, SpeakerBounds(), LinkConfig())
+    assert one[0] != one[1] and one[2] != one[3]
+    assert len(set(link_speakers(found, SpeakerBounds(num_speakers=3), LinkConfig()))) == 3
+    assert len(set(link_speakers(found, SpeakerBounds(max_speakers=1), LinkConfig()))) == 1  # the user's bound wins
+
+
+def test_link_speakers_follows_agreement_in_the_overlap_of_windows():
+    from frametool.tasks.diarize import WindowSpeakers
+
+    # windows [0, 10) and [6, 16): speaker 0 of each talks 7-9 s; no embeddings (too little solo speech)
+    local = [(0, [(7.0, 9.0)]), (1, [(7.0, 9.2)]), (1, [(12.0, 14.0)])]
+    found = WindowSpeakers(local, np.zeros((3, 2)), [False] * 3, [(0.0, 10.0), (6.0, 16.0)], [(0.0, 8.0), (8.0, 16.0)], 16.0)
+    labels = link_speakers(found, SpeakerBounds(), LinkConfig())
+    assert labels[0] == labels[1] != labels[2]
 
 
 # --- the model, the command, the bench -------------------------------------------------------------------

@@ -42,6 +42,7 @@ class LinkConfig:
     distance: float = 0.35  # cosine distance below which two windows' speakers are one (average linkage)
     agreement: float = 0.5  # turns of two speakers agreeing this much in a windows' overlap: the same speaker
     min_embed_s: float = 0.4  # a window's speaker with less solo speech than this joins by overlap only
+    max_embed_s: float = 20.0  # the solo speech embedded per window speaker
 
 
 @dataclass
@@ -131,39 +132,72 @@ def _owned(starts: list[int], lengths: list[int], T: int) -> list[tuple[int, int
     return spans
 
 
+@dataclass
+class WindowSpeakers:
+    """The speakers of each window of a long recording, with their embeddings, ready to be linked."""
+    local: list[tuple[int, list[tuple[float, float]]]]  # (window index, turns in seconds) per local speaker
+    embeddings: np.ndarray  # (len(local), D); rows of speakers with too little solo speech are zero
+    usable: list[bool]  # whether a local speaker's embedding may be compared
+    spans_s: list[tuple[float, float]]  # each window's extent
+    owned_s: list[tuple[float, float]]  # the part of the recording each window answers for
+    duration_s: float
+
+
 def diarize_samples(model: EventModel, samples: np.ndarray, bounds: SpeakerBounds = SpeakerBounds(),
                     embedder=None) -> Diarization:
-    """Who speaks when in a 16 kHz recording. `embedder(pieces) -> (N, D)` links the speakers of windows
-    (default: the GE2E voice encoder)."""
+    """Who speaks when in a 16 kHz recording. `embedder(pieces) -> (N, D)` unit speaker embeddings of audio
+    pieces (default: the GE2E voice encoder), used to link the speakers of windows and, where the model's
+    decoding says so, to tell speakers apart inside a window."""
     config, link = decode_settings(model)
-    grid, window, chunks = window_channels(model, samples)
+    grid, _, chunks = window_channels(model, samples)
     S = len(model.config.labels) - 1
     if len(chunks) == 1:
         _, values = chunks[0]
         items, n = decode_one(values, grid, samples, bounds, config, embedder)
         return Diarization(_clip(items, grid.duration_s), n, speaker_onsets_s(values[S, :, 1], n, grid), 1)
+    found = window_speakers(grid, chunks, samples, bounds, config, link, embedder or default_embedder())
+    return assemble(found, link_speakers(found, bounds, link), config.fill_gap_s, len(chunks))
+
+
+def window_speakers(grid: FrameGrid, chunks, samples: np.ndarray, bounds: SpeakerBounds, config: DiarizeDecodeConfig,
+                    link: LinkConfig, embedder) -> WindowSpeakers:
+    """Decode every window on its own (at most `bounds.max_speakers` each), and embed each window speaker's
+    solo speech (up to `link.max_embed_s`)."""
     window_bounds = SpeakerBounds(None, None, bounds.max_speakers)  # a window may hear fewer than all speakers
-    local: list[tuple[int, list[tuple[float, float]]]] = []  # (window index, turns in seconds)
+    local: list[tuple[int, list[tuple[float, float]]]] = []
     for w, (s, values) in enumerate(chunks):
         items, _ = decode_one(values, FrameGrid(grid.frame_shift_s, values.shape[1], float(grid.start_s(s))),
                               samples, window_bounds, config, embedder)
         for label in sorted({it.label for it in items}, key=lambda x: int(x.split("_")[1])):
             local.append((w, [(it.start_s, it.end_s) for it in items if it.label == label]))
-    embedder = embedder or default_embedder()
     spans = _owned([s for s, _ in chunks], [v.shape[1] for _, v in chunks], grid.num_frames)
-    owned_s = [(float(grid.start_s(a)), float(grid.start_s(b))) for a, b in spans]
-    spans_s = [(float(grid.start_s(s)), float(grid.start_s(s + v.shape[1]))) for s, v in chunks]
-    labels = link_speakers(local, samples, grid, spans_s, bounds, link, embedder)
-    per_speaker: dict[int, list[tuple[float, float]]] = {}
-    for (w, turns), g in zip(local, labels):
-        lo, hi = owned_s[w]
-        per_speaker.setdefault(g, []).extend((max(a, lo), min(b, hi)) for a, b in turns if min(b, hi) > max(a, lo))
+    solos = []
+    for i, (w, turns) in enumerate(local):
+        others = [t for j, (v, ts) in enumerate(local) if v == w and j != i for t in ts]
+        solos.append(_solo_audio(turns, others, samples, TARGET_RATE_HZ)[:int(link.max_embed_s * TARGET_RATE_HZ)])
+    usable = [len(x) / TARGET_RATE_HZ >= link.min_embed_s for x in solos]
+    embeddings = np.zeros((len(local), 1), dtype=np.float32)
+    if any(usable):
+        got = np.asarray(embedder([x for x, ok in zip(solos, usable) if ok]), dtype=np.float32)
+        embeddings = np.zeros((len(local), got.shape[1]), dtype=np.float32)
+        embeddings[np.flatnonzero(usable)] = got
+    return WindowSpeakers(local, embeddings, usable,
+                          [(float(grid.start_s(s)), float(grid.start_s(s + v.shape[1]))) for s, v in chunks],
+                          [(float(grid.start_s(a)), float(grid.start_s(b))) for a, b in spans], grid.duration_s)
+
+
+def assemble(found: WindowSpeakers, labels: list[int], fill_gap_s: float, windows: int) -> Diarization:
+    """Linked window speakers -> the recording's turns (each stretch from the window that owns it)."""
     from frametool.decoders.diarize import number_by_first_speech
 
-    merged = [_join(t, config.fill_gap_s) for t in per_speaker.values()]
+    per_speaker: dict[int, list[tuple[float, float]]] = {}
+    for (w, turns), g in zip(found.local, labels):
+        lo, hi = found.owned_s[w]
+        per_speaker.setdefault(g, []).extend((max(a, lo), min(b, hi)) for a, b in turns if min(b, hi) > max(a, lo))
+    merged = [_join(t, fill_gap_s) for t in per_speaker.values()]
     items = number_by_first_speech(merged)
     firsts = sorted(min(a for a, _ in t) for t in merged if t)
-    return Diarization(_clip(items, grid.duration_s), len(firsts), firsts, len(chunks))
+    return Diarization(_clip(items, found.duration_s), len(firsts), firsts, windows)
 
 
 def _join(turns: list[tuple[float, float]], gap_s: float) -> list[tuple[float, float]]:
@@ -203,26 +237,17 @@ def _overlap_s(a_turns, b_turns, lo: float, hi: float) -> tuple[float, float]:
     return both, either
 
 
-def link_speakers(local, samples, grid: FrameGrid, spans_s, bounds: SpeakerBounds, link: LinkConfig, embedder
-                  ) -> list[int]:
-    """Global speaker index of every window-local speaker (clustering of their embeddings). `local`: (window
-    index, turns in seconds) per window-local speaker; `spans_s`: each window's (start_s, end_s)."""
+def link_speakers(found: WindowSpeakers, bounds: SpeakerBounds, link: LinkConfig) -> list[int]:
+    """Global speaker index of every window speaker: agglomerative clustering (average linkage) of cosine
+    distances between their embeddings; two speakers of one window are never merged, two of overlapping
+    windows whose turns agree there (`link.agreement`) are merged first. The number of speakers is the
+    user's, else what the distance threshold gives, clipped to the user's bounds."""
     from sklearn.cluster import AgglomerativeClustering
 
-    rate = TARGET_RATE_HZ
+    local, embeds, usable, spans_s = found.local, found.embeddings, found.usable, found.spans_s
     n = len(local)
     if n <= 1:
         return [0] * n
-    solos = []
-    for i, (w, turns) in enumerate(local):
-        others = [t for j, (v, ts) in enumerate(local) if v == w and j != i for t in ts]
-        solos.append(_solo_audio(turns, others, samples, rate))
-    usable = [len(x) / rate >= link.min_embed_s for x in solos]
-    embeds = np.zeros((n, 1), dtype=np.float32)
-    if any(usable):
-        got = embedder([x for x, ok in zip(solos, usable) if ok])
-        embeds = np.zeros((n, got.shape[1]), dtype=np.float32)
-        embeds[np.flatnonzero(usable)] = got
     distance = np.ones((n, n))
     for i in range(n):
         for j in range(i + 1, n):
@@ -238,16 +263,16 @@ def link_speakers(local, samples, grid: FrameGrid, spans_s, bounds: SpeakerBound
                         d = min(d, 0.05)
             distance[i, j] = distance[j, i] = d
     np.fill_diagonal(distance, 0.0)
+
+    def clusters(k=None):
+        return AgglomerativeClustering(n_clusters=k, distance_threshold=None if k else link.distance,
+                                       metric="precomputed", linkage="average").fit_predict(distance).tolist()
     if bounds.num_speakers is not None:
-        k = max(1, min(bounds.num_speakers, n))
-        return AgglomerativeClustering(n_clusters=k, metric="precomputed", linkage="average").fit_predict(distance).tolist()
-    labels = AgglomerativeClustering(n_clusters=None, distance_threshold=link.distance, metric="precomputed",
-                                     linkage="average").fit_predict(distance)
-    found = len(set(labels.tolist()))
-    target = bounds.clip(found)
-    if target != found and 1 <= target <= n:
-        labels = AgglomerativeClustering(n_clusters=target, metric="precomputed", linkage="average").fit_predict(distance)
-    return labels.tolist()
+        return clusters(max(1, min(bounds.num_speakers, n)))
+    labels = clusters()
+    found_n = len(set(labels))
+    target = min(n, bounds.clip(found_n))
+    return clusters(target) if target != found_n and target >= 1 else labels
 
 
 def to_annotation(file: str, duration_s: float, model_name: str, result: Diarization) -> Annotation:
