@@ -23,3 +23,9 @@ mix "$OUT/diar-dev/conv30" $DEV --split dev --style conversation --duration 30 -
 mix "$OUT/diar-test/count10" $TEST --split test --style count --duration 10 --recordings 60 --seed 8
 mix "$OUT/diar-test/count30" $TEST --split test --style count --duration 30 --recordings 60 --seed 9
 mix "$OUT/diar-test/conv30" $TEST --split test --style conversation --duration 30 --recordings 80 --seed 10
+# long recordings: dev ones choose the threshold that links speakers across windows; held-out test ones and
+# one 20-minute meeting-like recording (4-6 speakers) measure long-recording diarization and its speed
+mix "$OUT/diar-dev/conv120" $DEV --split dev --style conversation --duration 120 --recordings 8 --seed 11
+mix "$OUT/diar-test/conv120" $TEST --split test --style conversation --duration 120 --recordings 10 --seed 12
+[ -f "$OUT/diar-test-20min/manifest.jsonl" ] || frametool synth-mixtures "$OUT/diar-test-20min" $TEST --split test --style conversation --duration 1200 \
+    --recordings 1 --speakers 4-6 --seed 13 --jobs 1 >/dev/null

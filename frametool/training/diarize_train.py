@@ -51,6 +51,9 @@ class DiarizeTrainConfig:
     init_from: str = ""  # an align model (its backbone) or a diarization model to continue
     freeze: tuple[str, ...] = ()
     max_dev: int = 0  # score at most this many dev recordings per evaluation (0 = all)
+    # dev recordings longer than a window: after training, they choose the threshold that links speakers
+    # across windows (LINK_GRID)
+    dev_long_manifests: tuple[str, ...] = ()
     choose_decoding: bool = True
     backbone: dict = field(default_factory=dict)
     decoding: dict = field(default_factory=dict)
@@ -58,6 +61,7 @@ class DiarizeTrainConfig:
     data_recipe: dict = field(default_factory=dict)
 
 
+LINK_GRID = (0.2, 0.3, 0.4, 0.5, 0.6)  # cosine distances tried for LinkConfig.distance
 DECODING_GRID = {"activity": (0.3, 0.4, 0.5, 0.6), "speech": (0.4, 0.5, 0.6), "count_bias": (-0.3, 0.0, 0.3)}
 
 
@@ -75,7 +79,9 @@ def load_diarize_recipe(path: Path, overrides: list[str] = ()) -> DiarizeTrainCo
     for key in ("train_manifests", "dev_manifests", "out_dir"):
         if key not in flat:
             raise UsageError(f"recipe {path}: [train] needs {key}")
-    for key in ("train_manifests", "dev_manifests"):
+    for key in ("train_manifests", "dev_manifests", "dev_long_manifests"):
+        if key not in flat:
+            continue
         if isinstance(flat[key], str):
             flat[key] = [flat[key]]
         flat[key] = tuple(str(p if Path(p).is_absolute() else (path.parent / p).resolve()) for p in flat[key])
@@ -86,9 +92,24 @@ def load_diarize_recipe(path: Path, overrides: list[str] = ()) -> DiarizeTrainCo
 
 @dataclass
 class Mixture:
+    """A recording with its speaker turns; its samples are read when first asked for, and kept only when
+    `keep` (dev sets; a training set is read crop by crop)."""
     id: str
-    samples: np.ndarray
+    audio: str
     turns: list[tuple[float, float, str]]
+    keep: bool = True
+    _samples: np.ndarray | None = None
+
+    @property
+    def samples(self) -> np.ndarray:
+        if self._samples is not None:
+            return self._samples
+        from frametool.audio.io import load_audio
+
+        samples = load_audio(Path(self.audio)).samples
+        if self.keep:
+            self._samples = samples
+        return samples
 
     @property
     def duration_s(self) -> float:
@@ -117,11 +138,15 @@ def read_mixture_manifest(path: Path) -> list[dict]:
     return rows
 
 
-def load_mixtures(manifests) -> list[Mixture]:
-    from frametool.audio.io import load_audio
-
-    return [Mixture(row["id"], load_audio(Path(row["audio"])).samples, row["turns"])
-            for manifest in manifests for row in read_mixture_manifest(Path(manifest))]
+def load_mixtures(manifests, keep: bool = True) -> list[Mixture]:
+    """The mixtures of the manifests; `keep=False` reads each recording's audio afresh whenever it is used."""
+    out = []
+    for manifest in manifests:
+        for row in read_mixture_manifest(Path(manifest)):
+            if not Path(row["audio"]).is_file():
+                raise InputError(row["audio"], f"audio of mixture {row['id']} (manifest {manifest}) not found", "audio")
+            out.append(Mixture(row["id"], row["audio"], row["turns"], keep))
+    return out
 
 
 def diarize_targets(turns, start_s: float, num_frames: int, shift_s: float, slots: int):
@@ -171,11 +196,13 @@ def make_step_batch(mixtures: list[Mixture], config: DiarizeTrainConfig, model, 
     waves, starts, chosen = [], [], []
     for _ in range(config.crops_per_step):
         mix = mixtures[int(np_rng.integers(0, len(mixtures)))]
+        samples = mix.samples
+        duration_s = len(samples) / rate
         start_s = 0.0
-        if mix.duration_s > config.window_s:
-            grid = FrameGrid.covering(mix.duration_s, shift)
-            start_s = float(grid.start_s(grid.frame_of(rng.uniform(0.0, mix.duration_s - config.window_s))))
-        piece = mix.samples[int(round(start_s * rate)):int(round((start_s + config.window_s) * rate))].astype(np.float32)
+        if duration_s > config.window_s:
+            grid = FrameGrid.covering(duration_s, shift)
+            start_s = float(grid.start_s(grid.frame_of(rng.uniform(0.0, duration_s - config.window_s))))
+        piece = samples[int(round(start_s * rate)):int(round((start_s + config.window_s) * rate))].astype(np.float32)
         piece = piece * np.float32(10 ** (rng.uniform(-10, 6) / 20))
         if rng.random() < config.noise_p:
             rms = float(np.sqrt(np.mean(piece ** 2)) + 1e-8)
@@ -300,6 +327,42 @@ def choose_decoding(model, mixtures: list[Mixture], fixed: dict, grid: dict, log
     return best
 
 
+def choose_linking(model, mixtures: list[Mixture], log=print, distances=LINK_GRID) -> float:
+    """The cosine distance below which window speakers are linked, with the best dev score on recordings
+    longer than a window (their windows decoded and embedded once)."""
+    from dataclasses import replace
+
+    from frametool.decoders.diarize import SpeakerBounds
+    from frametool.tasks.diarize import (assemble, decode_settings, default_embedder, link_speakers, window_channels,
+                                         window_speakers)
+
+    model.eval()
+    config, link = decode_settings(model)
+    embedder = default_embedder()
+    prepared = []
+    for mix in mixtures:
+        grid, _, chunks = window_channels(model, mix.samples)  # (dev recordings are kept in memory)
+        if len(chunks) > 1:
+            prepared.append((mix, window_speakers(grid, chunks, mix.samples, SpeakerBounds(), config, link, embedder),
+                             len(chunks)))
+    if not prepared:
+        log("no dev recording is longer than a window: the link threshold stays as it is")
+        return link.distance
+    best, best_score = link.distance, -math.inf
+    for distance in distances:
+        results = []
+        for mix, found, windows in prepared:
+            out = assemble(found, link_speakers(found, SpeakerBounds(), replace(link, distance=distance)),
+                           config.fill_gap_s, windows)
+            results.append(([(it.start_s, it.end_s, it.label) for it in out.turns], out.num_speakers, out.speaker_onsets_s))
+        scores = score_results([m for m, _, _ in prepared], results)
+        log(f"  link distance {distance}: DER {scores.der:.4f} count {scores.count_exact:.4f} score {scores.score:.4f}")
+        if scores.score > best_score:
+            best, best_score = distance, scores.score
+    log(f"link distance chosen on {len(prepared)} long dev recordings: {best}")
+    return best
+
+
 def train_diarize(config: DiarizeTrainConfig, log=print) -> Path:
     from frametool.tasks.diarize import COUNT_LABEL, PROMPT, slot_labels
     from frametool.tasks.events import EventModel, EventModelConfig, load_event_model, save_event_model
@@ -308,7 +371,7 @@ def train_diarize(config: DiarizeTrainConfig, log=print) -> Path:
     torch.manual_seed(config.seed)
     rng, np_rng = random.Random(config.seed), np.random.default_rng(config.seed)
     torch.set_num_threads(config.threads)
-    train = load_mixtures(config.train_manifests)
+    train = load_mixtures(config.train_manifests, keep=False)
     dev = load_mixtures(config.dev_manifests)
     if not train:
         raise UsageError(f"training manifests {', '.join(config.train_manifests)} hold no recordings")
@@ -390,4 +453,12 @@ def train_diarize(config: DiarizeTrainConfig, log=print) -> Path:
         best_model.config.decoding = choose_decoding(best_model, dev, dict(config.decoding),
                                                      config.decoding_grid or DECODING_GRID, log)
         save_event_model(best_model, out / "best")
+    if config.choose_decoding and config.dev_long_manifests and "link_distance" not in config.decoding:
+        from frametool.embeddings.ge2e import available
+
+        if available():
+            best_model = load_event_model(str(out / "best"), task="diarize")
+            best_model.config.decoding["link_distance"] = choose_linking(
+                best_model, load_mixtures(config.dev_long_manifests), log)
+            save_event_model(best_model, out / "best")
     return out / "best"
