@@ -216,7 +216,7 @@ def run_diarize(config, inputs: List[str], model) -> int:
         _make_out_dir(config.out)
         items = _check_unique([item for source in inputs for item in discover(source)])
         summary = _with_progress(len(items), lambda progress: diarize_corpus(config, model, progress=progress,
-                                                                              items=items), "diarizing")
+                                                                              items=items, warn=_err), "diarizing")
     except (FrametoolError, OSError) as exc:
         _err(str(exc) if isinstance(exc, FrametoolError) else f"{exc.filename or config.out}: {exc.strerror or exc}")
         return 2

@@ -386,3 +386,26 @@ def test_cluster_embeddings_and_combine_edge_cases():
     assert labels[0] == labels[1] != labels[2]
     clusters = np.array([[True, False], [False, True]])
     assert (combine(np.zeros((0, 2), dtype=bool), clusters) == clusters).all()
+
+
+def test_a_recording_a_hair_longer_than_a_window_is_one_window():
+    from frametool.tasks.diarize import window_channels
+
+    model = toy_diarize_model(window_s=2.0)
+    samples = np.random.default_rng(0).standard_normal(int(2.01 * RATE)).astype(np.float32) * 0.01
+    grid, window, chunks = window_channels(model, samples)
+    assert grid.num_frames > window and len(chunks) == 1 and chunks[0][1].shape[1] == grid.num_frames
+    longer = np.concatenate([samples, samples])
+    assert len(window_channels(model, longer)[2]) > 1
+
+
+def test_without_ge2e_weights_diarize_falls_back_to_slots_and_says_so(tmp_path, monkeypatch):
+    folder = tmp_path / "hybrid"
+    save_event_model(toy_diarize_model(window_s=1.0, assign="hybrid"), folder)
+    monkeypatch.setattr(ge2e, "available", lambda: False)
+    samples, _ = voices_scene(0)
+    sf.write(tmp_path / "a.wav", samples, RATE)
+    result = CliRunner().invoke(app, ["diarize", str(tmp_path / "a.wav"), "--model", str(folder), "--out",
+                                      str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "resemblyzer==0.1.4" in result.output and (tmp_path / "out" / "a.rttm").is_file()

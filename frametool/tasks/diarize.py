@@ -81,7 +81,10 @@ def window_channels(model: EventModel, samples: np.ndarray, batch_windows: int =
     labels = list(model.config.labels)
     grid = FrameGrid.covering(len(samples) / features.sample_rate_hz, model.frame_shift_s)
     window = FrameGrid.covering(model.config.window_s, model.frame_shift_s).num_frames
-    starts = window_starts(grid.num_frames, window, max(1, window * 2 // 3))
+    # a recording a hair longer than a window (a "30 s" file of 30.00006 s) is read as one window, its last
+    # frames taking the values of the window's last frame
+    tail = grid.num_frames - window if 0 < grid.num_frames - window <= window // 50 else 0
+    starts = window_starts(grid.num_frames - tail, window, max(1, window * 2 // 3))
     query = model.prompt_states(labels, device)  # (C, H), once per recording
 
     def sample_at(frame: int) -> int:
@@ -96,25 +99,30 @@ def window_channels(model: EventModel, samples: np.ndarray, batch_windows: int =
         values = model.channels(audio, query).float().cpu().numpy()  # (B, C, T, 3)
         counts = mask.sum(dim=1).tolist()
         for b, s in enumerate(chunk):
-            frames = min(int(counts[b]), grid.num_frames - s)
+            frames = min(int(counts[b]), grid.num_frames - tail - s)
             v = values[b, :, :frames]
             out.append((s, np.stack([1 / (1 + np.exp(-v[..., 0])), np.exp(v[..., 1]), np.exp(v[..., 2])], -1)))
+    if tail:
+        s, v = out[-1]
+        out[-1] = (s, np.concatenate([v, np.repeat(v[:, -1:], grid.num_frames - s - v.shape[1], axis=1)], axis=1))
     return grid, window, out
 
 
 def default_embedder():
-    from frametool.embeddings.ge2e import voice_encoder
+    """The GE2E voice encoder's `embed`, or None where its weights are not installed (speakers are then told
+    apart by the model's slots, and windows linked by their agreement where they overlap)."""
+    from frametool.embeddings.ge2e import available, voice_encoder
 
-    return voice_encoder().embed
+    return voice_encoder().embed if available() else None
 
 
 def decode_one(values: np.ndarray, window_grid: FrameGrid, samples: np.ndarray, bounds: SpeakerBounds,
                config: DiarizeDecodeConfig, embedder=None) -> tuple[list[Item], int]:
     """One window's speakers (decoders/diarize.py), their identities from the slots or from speaker
     embeddings of the recording's `samples` (`config.assign`). `window_grid` is in the recording's seconds."""
-    if config.assign == "slots":
+    embedder = embedder or (default_embedder() if config.assign != "slots" else None)
+    if config.assign == "slots" or embedder is None:
         return decode_window(values, window_grid, bounds, config)
-    embedder = embedder or default_embedder()
 
     def embed(chunks):
         return embedder([samples[int(round(float(window_grid.start_s(a)) * TARGET_RATE_HZ)):
@@ -175,7 +183,7 @@ def window_speakers(grid: FrameGrid, chunks, samples: np.ndarray, bounds: Speake
     for i, (w, turns) in enumerate(local):
         others = [t for j, (v, ts) in enumerate(local) if v == w and j != i for t in ts]
         solos.append(_solo_audio(turns, others, samples, TARGET_RATE_HZ)[:int(link.max_embed_s * TARGET_RATE_HZ)])
-    usable = [len(x) / TARGET_RATE_HZ >= link.min_embed_s for x in solos]
+    usable = [embedder is not None and len(x) / TARGET_RATE_HZ >= link.min_embed_s for x in solos]
     embeddings = np.zeros((len(local), 1), dtype=np.float32)
     if any(usable):
         got = np.asarray(embedder([x for x, ok in zip(solos, usable) if ok]), dtype=np.float32)
@@ -281,7 +289,7 @@ def to_annotation(file: str, duration_s: float, model_name: str, result: Diariza
                             "speaker_onsets_s": [round(t, 4) for t in result.speaker_onsets_s]})
 
 
-def diarize_corpus(config, model: EventModel | None = None, progress=None, stdout=None, items=None):
+def diarize_corpus(config, model: EventModel | None = None, progress=None, stdout=None, items=None, warn=None):
     """`frametool diarize` over audio files (DiarizeConfig): one RTTM/JSON per file through the shared corpus
     runner (resume, failures.tsv, atomic writes, exit codes)."""
     from frametool.audio.io import load_audio
@@ -293,6 +301,10 @@ def diarize_corpus(config, model: EventModel | None = None, progress=None, stdou
     model = model or load_diarize_model(config.model, config.device)
     bounds = SpeakerBounds(config.num_speakers, config.min_speakers, config.max_speakers)
     check_bounds(bounds)
+    embedder = default_embedder()
+    if embedder is None and warn is not None:
+        warn("the GE2E speaker embeddings are not installed (pip install --no-deps resemblyzer==0.1.4): speakers "
+             "are told apart by the model's slots only, and windows of long recordings linked where they overlap")
     items = discover(config.corpus) if items is None else items
 
     def work(item):
@@ -303,7 +315,7 @@ def diarize_corpus(config, model: EventModel | None = None, progress=None, stdou
         if wave.duration_s > config.max_recording_s:
             raise InputError(item.audio, f"audio is {wave.duration_s / 3600:.1f} h long; at most "
                              f"{config.max_recording_s / 3600:g} h is read in one call: split it", "audio")
-        result = diarize_samples(model, wave.samples, bounds)
+        result = diarize_samples(model, wave.samples, bounds, embedder)
         return to_annotation(str(item.audio), wave.duration_s, model.config.name, result), wave.duration_s
 
     return run_files(config, items, work, progress, stdout)
