@@ -43,6 +43,13 @@ class DiarizeDecodeConfig:
     assign: str = "slots"
     chunk_s: float = 1.5
     chunk_hop_s: float = 0.75
+    # how many speakers, when the user does not say: "poisson" (the speaker-onset channel's Λ_T) or, with
+    # speaker embeddings, "clusters" (the chunks' embeddings clustered with a cosine-distance threshold)
+    count: str = "poisson"
+    cluster_distance: float = 0.4
+    # the speaker onsets reported: "poisson" (posterior medians of the speaker-onset channel) or "turns"
+    # (each speaker's first turn)
+    onsets: str = "poisson"
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,17 @@ def speech_chunks(speech: np.ndarray, chunk_frames: int, hop_frames: int) -> lis
     return out
 
 
+def count_clusters(embeddings: np.ndarray, distance: float) -> int:
+    """How many clusters agglomerative clustering (cosine, average linkage) finds below `distance`."""
+    if len(embeddings) <= 1:
+        return len(embeddings)
+    from sklearn.cluster import AgglomerativeClustering
+
+    labels = AgglomerativeClustering(n_clusters=None, distance_threshold=distance, metric="cosine",
+                                     linkage="average").fit_predict(embeddings)
+    return len(set(labels.tolist()))
+
+
 def cluster_embeddings(embeddings: np.ndarray, n: int) -> np.ndarray:
     """(N, D) unit vectors -> (N,) labels 0..n-1 (agglomerative, cosine distance, average linkage)."""
     N = len(embeddings)
@@ -218,16 +236,26 @@ def decode_window_embedded(values: np.ndarray, grid: FrameGrid, embed, bounds: S
                            config: DiarizeDecodeConfig = DiarizeDecodeConfig()) -> tuple[list[Item], int]:
     """decode_window with the speakers' identities from speaker embeddings (`assign` "embeddings" or "hybrid"):
     `embed(chunks)` maps frame ranges [a, b) of this window to (N, D) unit embeddings of their audio."""
+    S = values.shape[0] - 1
     n = window_count(values, grid, bounds, config)
-    slots = slot_masks(values, n, config)
     T = values.shape[1]
+    chunk = max(1, int(round(config.chunk_s / grid.frame_shift_s)))
+    hop = max(1, int(round(config.chunk_hop_s / grid.frame_shift_s)))
+    if config.count == "clusters" and bounds.num_speakers is None:
+        # the speech of all slots, cut in chunks; as many speakers as their embeddings form clusters
+        speech = slot_masks(values, S, config).any(axis=0)
+        chunks = speech_chunks(speech, chunk, hop)
+        embeddings = embed(chunks) if chunks else np.zeros((0, 1))
+        n = min(S, bounds.clip(max(1, count_clusters(embeddings, config.cluster_distance)))) if chunks else 0
+        slots = slot_masks(values, n, config)
+    else:
+        slots = slot_masks(values, n, config)
+        chunks = speech_chunks(slots.any(axis=0), chunk, hop) if n > 1 else []
+        embeddings = embed(chunks) if chunks else np.zeros((0, 1))
     if n <= 1:
         speakers = slots
     else:
-        chunk = max(1, int(round(config.chunk_s / grid.frame_shift_s)))
-        hop = max(1, int(round(config.chunk_hop_s / grid.frame_shift_s)))
-        chunks = speech_chunks(slots.any(axis=0), chunk, hop)
-        labels = cluster_embeddings(embed(chunks), n) if chunks else np.zeros(0, dtype=np.int64)
+        labels = cluster_embeddings(embeddings, n) if chunks else np.zeros(0, dtype=np.int64)
         clusters = chunk_masks(T, chunks, labels, n)
         speakers = combine(slots, clusters) if config.assign == "hybrid" else clusters
     turns = [[(float(grid.start_s(a)), float(grid.start_s(b))) for a, b in mask_turns(row, grid, config)]

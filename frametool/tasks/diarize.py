@@ -162,7 +162,11 @@ def diarize_samples(model: EventModel, samples: np.ndarray, bounds: SpeakerBound
     if len(chunks) == 1:
         _, values = chunks[0]
         items, n = decode_one(values, grid, samples, bounds, config, embedder)
-        return Diarization(_clip(items, grid.duration_s), n, speaker_onsets_s(values[S, :, 1], n, grid), 1)
+        if config.onsets == "turns":
+            onsets = sorted({it.label: it.start_s for it in reversed(items)}.values())
+        else:
+            onsets = speaker_onsets_s(values[S, :, 1], n, grid)
+        return Diarization(_clip(items, grid.duration_s), n, onsets, 1)
     found = window_speakers(grid, chunks, samples, bounds, config, link, embedder or default_embedder())
     return assemble(found, link_speakers(found, bounds, link), config.fill_gap_s, len(chunks))
 

@@ -277,14 +277,33 @@ def evaluate(model, mixtures: list[Mixture]) -> DevScores:
     return score_results(mixtures, results)
 
 
+ASSIGN_GRID = ({"assign": "hybrid"}, {"assign": "embeddings"})
+COUNT_GRID = ({"count": "poisson"}, {"count": "clusters", "cluster_distance": 0.2},
+              {"count": "clusters", "cluster_distance": 0.3}, {"count": "clusters", "cluster_distance": 0.4})
+ONSET_GRID = ({"onsets": "poisson"}, {"onsets": "turns"})
+
+
+def _cached(embedder):
+    """An embedder that remembers the embedding of every piece it saw (by its samples' bytes)."""
+    memory: dict[bytes, np.ndarray] = {}
+
+    def embed(pieces):
+        keys = [np.asarray(p, dtype=np.float32).tobytes() for p in pieces]
+        todo = [k for k in dict.fromkeys(keys) if k not in memory]
+        if todo:
+            for k, e in zip(todo, embedder([np.frombuffer(k, dtype=np.float32) for k in todo])):
+                memory[k] = e
+        return np.stack([memory[k] for k in keys]) if keys else np.zeros((0, 256), dtype=np.float32)
+    return embed
+
+
 def choose_decoding(model, mixtures: list[Mixture], fixed: dict, grid: dict, log=print) -> dict:
-    """Decoding settings with the best dev score. The thresholds of `grid` are tried with the slots' own
-    speaker identities (each window's channels computed once); then, with the thresholds chosen, each way
-    of assigning speakers in `grid["assign"]` (default slots, hybrid, embeddings) where the GE2E weights
-    are installed."""
+    """Decoding settings with the best dev score. First the thresholds of `grid` with the slots' own speaker
+    identities (each window's channels computed once); then, with those thresholds and where the GE2E weights
+    are installed, how speakers are told apart (ASSIGN_GRID), counted (COUNT_GRID) and their onsets reported
+    (ONSET_GRID), each piece of audio embedded once."""
     from frametool.decoders.diarize import DiarizeDecodeConfig, SpeakerBounds, speaker_onsets_s
-    from frametool.embeddings.ge2e import available
-    from frametool.tasks.diarize import decode_one, window_channels
+    from frametool.tasks.diarize import decode_one, default_embedder, window_channels
 
     model.eval()
     S = len(model.config.labels) - 1
@@ -295,34 +314,42 @@ def choose_decoding(model, mixtures: list[Mixture], fixed: dict, grid: dict, log
             channels.append((frames, chunks[0][1], mix.samples))
             usable.append(mix)
     own = {f.name for f in fields(DiarizeDecodeConfig)}
+    embedder = default_embedder()
+    embed = _cached(embedder) if embedder is not None else None
 
     def score(settings: dict) -> DevScores:
         config = DiarizeDecodeConfig(**{k: v for k, v in settings.items() if k in own})
         results = []
         for frames, values, samples in channels:
-            items, n = decode_one(values, frames, samples, SpeakerBounds(), config)
-            results.append(([(it.start_s, it.end_s, it.label) for it in items], n,
-                            speaker_onsets_s(values[S, :, 1], n, frames)))
+            items, n = decode_one(values, frames, samples, SpeakerBounds(), config, embed)
+            onsets = (sorted({it.label: it.start_s for it in reversed(items)}.values()) if config.onsets == "turns"
+                      else speaker_onsets_s(values[S, :, 1], n, frames))
+            results.append(([(it.start_s, it.end_s, it.label) for it in items], n, onsets))
         return score_results(usable, results)
 
-    thresholds = {k: v for k, v in grid.items() if k not in fixed and k != "assign"}
-    best, best_score = {**fixed, "assign": fixed.get("assign", "slots")}, -math.inf
+    thresholds = {k: v for k, v in grid.items() if k not in fixed}
+    base = {**fixed, "assign": "slots", "count": "poisson", "onsets": fixed.get("onsets", "poisson")}
+    best, best_score = base, -math.inf
     for combo in itertools.product(*thresholds.values()):
-        settings = {**best, **dict(zip(thresholds, combo))}
+        settings = {**base, **dict(zip(thresholds, combo))}
         scores = score(settings)
         if scores.score > best_score:
-            best_settings, best_score = settings, scores.score
+            best, best_score = settings, scores.score
             log(f"  decoding {settings}: DER {scores.der:.4f} count {scores.count_exact:.4f} "
                 f"onsets@100ms {scores.onsets_100ms:.4f}")
-    best = best_settings if thresholds else best
-    if "assign" not in fixed and available():
-        for assign in grid.get("assign", ("hybrid", "embeddings")):
-            if assign == best["assign"]:
-                continue
-            scores = score({**best, "assign": assign})
-            log(f"  assign {assign}: DER {scores.der:.4f} count {scores.count_exact:.4f} score {scores.score:.4f}")
-            if scores.score > best_score:
-                best, best_score = {**best, "assign": assign}, scores.score
+    variants = [dict(o) for o in ONSET_GRID]
+    if embed is not None and "assign" not in fixed:
+        variants += [{**a, **c, **o} for a in ASSIGN_GRID for c in COUNT_GRID for o in ONSET_GRID]
+    thresholds_chosen = dict(best)
+    for variant in variants:
+        settings = {**thresholds_chosen, **variant}
+        if settings == best:
+            continue
+        scores = score(settings)
+        log(f"  {variant}: DER {scores.der:.4f} count {scores.count_exact:.4f} onsets@100ms "
+            f"{scores.onsets_100ms:.4f} score {scores.score:.4f}")
+        if scores.score > best_score:
+            best, best_score = settings, scores.score
     log(f"decoding chosen on dev: {best} (score {best_score:.4f})")
     return best
 
