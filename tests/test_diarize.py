@@ -409,3 +409,41 @@ def test_without_ge2e_weights_diarize_falls_back_to_slots_and_says_so(tmp_path, 
                                       str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "resemblyzer==0.1.4" in result.output and (tmp_path / "out" / "a.rttm").is_file()
+
+
+def test_diarize_cli_reads_8khz_stereo_audio(tmp_path, toy_dir):
+    samples, _ = voices_scene(1)
+    telephone = samples[::2]  # 8 kHz
+    sf.write(tmp_path / "call.wav", np.stack([telephone, 0.5 * telephone], axis=1), 8000)
+    result = CliRunner().invoke(app, ["diarize", str(tmp_path / "call.wav"), "--model", str(toy_dir), "--format",
+                                      "json", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "out" / "call.json").read_text())
+    assert doc["duration_s"] == pytest.approx(3.0, abs=0.01)
+    assert all(0 <= it["start_s"] < it["end_s"] <= 3.0 for it in doc["items"])
+
+
+@pytest.mark.slow
+def test_a_two_hour_recording_is_diarized_in_windows_with_bounded_work():
+    model = toy_diarize_model(window_s=30.0)
+    rng = np.random.default_rng(0)
+    samples = (rng.standard_normal(2 * 3600 * RATE) * 0.01).astype(np.float32)
+    calls = []
+
+    def embedder(pieces):
+        calls.append(len(pieces))
+        return np.tile([1.0, 0.0], (len(pieces), 1))
+    out = diarize_samples(model, samples, embedder=embedder)
+    assert out.windows == 360 and all(0 <= it.start_s < it.end_s <= 7200.0 for it in out.turns)
+
+
+def test_span_embeddings_match_embeddings_of_the_cut_audio():
+    torch.manual_seed(1)
+    encoder = ge2e.VoiceEncoder().eval()
+    rng = np.random.default_rng(1)
+    t = np.arange(6 * RATE) / RATE
+    samples = (0.01 * np.sin(2 * np.pi * 180 * t) * (1 + rng.standard_normal(len(t)) * 0.1)).astype(np.float32)
+    spans = ge2e.SpanEmbedder(encoder, samples)([[(1.0, 3.0)], [(0.5, 1.5), (4.0, 5.0)]])
+    cut = encoder.embed([samples[RATE:3 * RATE], np.concatenate([samples[RATE // 2:3 * RATE // 2], samples[4 * RATE:5 * RATE]])])
+    assert spans.shape == (2, 256)
+    assert (np.sum(spans * cut, axis=1) > 0.98).all()

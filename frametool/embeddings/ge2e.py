@@ -93,13 +93,16 @@ class VoiceEncoder(nn.Module):
         raw = torch.relu(self.linear(hidden[-1]))
         return raw / raw.norm(dim=1, keepdim=True).clamp_min(1e-8)
 
-    @torch.no_grad()
     def embed(self, pieces: list[np.ndarray], batch: int = 64) -> np.ndarray:
         """Each piece of 16 kHz audio -> one (256,) embedding: the normalised mean over its 1.6 s partial
         windows (every 0.8 s; a piece shorter than 1.6 s is zero-padded). -> (len(pieces), 256)."""
+        return self.embed_mels([power_mel(raise_level(piece)) for piece in pieces], batch)
+
+    @torch.no_grad()
+    def embed_mels(self, mels: list[np.ndarray], batch: int = 64) -> np.ndarray:
+        """`embed` from each piece's (frames, 40) power mel spectrogram (of audio raised to -30 dBFS)."""
         partials, owner = [], []
-        for i, piece in enumerate(pieces):
-            mel = power_mel(raise_level(piece))
+        for i, mel in enumerate(mels):
             if len(mel) < PARTIAL_FRAMES:
                 mel = np.pad(mel, ((0, PARTIAL_FRAMES - len(mel)), (0, 0)))
             starts = list(range(0, len(mel) - PARTIAL_FRAMES + 1, PARTIAL_FRAMES // 2))
@@ -115,8 +118,42 @@ class VoiceEncoder(nn.Module):
                for k in range(0, len(partials), batch)]
         embeds = np.concatenate(out)
         owner_arr = np.asarray(owner)
-        means = np.stack([embeds[owner_arr == i].mean(axis=0) for i in range(len(pieces))])
+        means = np.stack([embeds[owner_arr == i].mean(axis=0) for i in range(len(mels))])
         return (means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-8)).astype(np.float32)
+
+
+class SpanEmbedder:
+    """Embeddings of stretches of ONE recording, its mel spectrogram computed once: a piece is a list of
+    (start_s, end_s) spans, embedded as the concatenation of their mel frames, raised to -30 dBFS as a whole
+    (a gain g scales a power spectrum by g^2)."""
+
+    def __init__(self, encoder: VoiceEncoder, samples: np.ndarray) -> None:
+        self.encoder = encoder
+        self.samples = np.asarray(samples, dtype=np.float32)
+        self._mel: np.ndarray | None = None
+        self._energy = np.concatenate([[0.0], np.cumsum(self.samples.astype(np.float64) ** 2)])
+
+    def __call__(self, pieces: list[list[tuple[float, float]]]) -> np.ndarray:
+        if self._mel is None:
+            self._mel = power_mel(self.samples)
+        frames_per_s = SAMPLE_RATE_HZ / HOP
+        mels = []
+        for spans in pieces:
+            parts, energy, count = [], 0.0, 0
+            for a, b in spans:
+                lo, hi = max(0, int(round(a * SAMPLE_RATE_HZ))), min(len(self.samples), int(round(b * SAMPLE_RATE_HZ)))
+                if hi > lo:
+                    energy += self._energy[hi] - self._energy[lo]
+                    count += hi - lo
+                parts.append(self._mel[int(round(a * frames_per_s)):int(round(b * frames_per_s))])
+            mel = np.concatenate(parts) if parts else np.zeros((0, N_MELS), dtype=np.float32)
+            rms = np.sqrt(energy / count) if count else 0.0
+            if rms > 0:
+                gain_db = TARGET_DBFS - 20 * np.log10(rms)
+                if gain_db > 0:
+                    mel = mel * np.float32(10 ** (gain_db / 10))
+            mels.append(mel)
+        return self.encoder.embed_mels(mels)
 
 
 def weights_path() -> Path:

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from frametool.annotation import Annotation, Item, Tier
-from frametool.audio.io import TARGET_RATE_HZ
 from frametool.decoders.diarize import (DiarizeDecodeConfig, SpeakerBounds, decode_window, decode_window_embedded,
                                         speaker_onsets_s)
 from frametool.errors import UsageError
@@ -108,25 +107,25 @@ def window_channels(model: EventModel, samples: np.ndarray, batch_windows: int =
     return grid, window, out
 
 
-def default_embedder():
-    """The GE2E voice encoder's `embed`, or None where its weights are not installed (speakers are then told
-    apart by the model's slots, and windows linked by their agreement where they overlap)."""
-    from frametool.embeddings.ge2e import available, voice_encoder
+def default_embedder(samples: np.ndarray):
+    """Speaker embeddings of stretches of a recording (pieces = lists of (start_s, end_s) spans -> (N, D)
+    unit vectors): the GE2E voice encoder, or None where its weights are not installed (speakers are then
+    told apart by the model's slots, and windows linked by their agreement where they overlap)."""
+    from frametool.embeddings.ge2e import SpanEmbedder, available, voice_encoder
 
-    return voice_encoder().embed if available() else None
+    return SpanEmbedder(voice_encoder(), samples) if available() else None
 
 
 def decode_one(values: np.ndarray, window_grid: FrameGrid, samples: np.ndarray, bounds: SpeakerBounds,
                config: DiarizeDecodeConfig, embedder=None) -> tuple[list[Item], int]:
     """One window's speakers (decoders/diarize.py), their identities from the slots or from speaker
     embeddings of the recording's `samples` (`config.assign`). `window_grid` is in the recording's seconds."""
-    embedder = embedder or (default_embedder() if config.assign != "slots" else None)
+    embedder = embedder or (default_embedder(samples) if config.assign != "slots" else None)
     if config.assign == "slots" or embedder is None:
         return decode_window(values, window_grid, bounds, config)
 
     def embed(chunks):
-        return embedder([samples[int(round(float(window_grid.start_s(a)) * TARGET_RATE_HZ)):
-                                 int(round(float(window_grid.start_s(b)) * TARGET_RATE_HZ))] for a, b in chunks])
+        return embedder([[(float(window_grid.start_s(a)), float(window_grid.start_s(b)))] for a, b in chunks])
     return decode_window_embedded(values, window_grid, embed, bounds, config)
 
 
@@ -153,10 +152,11 @@ class WindowSpeakers:
 
 def diarize_samples(model: EventModel, samples: np.ndarray, bounds: SpeakerBounds = SpeakerBounds(),
                     embedder=None) -> Diarization:
-    """Who speaks when in a 16 kHz recording. `embedder(pieces) -> (N, D)` unit speaker embeddings of audio
-    pieces (default: the GE2E voice encoder), used to link the speakers of windows and, where the model's
-    decoding says so, to tell speakers apart inside a window."""
+    """Who speaks when in a 16 kHz recording. `embedder(pieces) -> (N, D)` unit speaker embeddings of pieces
+    of the recording, each a list of (start_s, end_s) spans (default: the GE2E voice encoder), used to link
+    the speakers of windows and, where the model's decoding says so, to tell speakers apart inside a window."""
     config, link = decode_settings(model)
+    embedder = embedder or default_embedder(samples)
     grid, _, chunks = window_channels(model, samples)
     S = len(model.config.labels) - 1
     if len(chunks) == 1:
@@ -167,7 +167,7 @@ def diarize_samples(model: EventModel, samples: np.ndarray, bounds: SpeakerBound
         else:
             onsets = speaker_onsets_s(values[S, :, 1], n, grid)
         return Diarization(_clip(items, grid.duration_s), n, onsets, 1)
-    found = window_speakers(grid, chunks, samples, bounds, config, link, embedder or default_embedder())
+    found = window_speakers(grid, chunks, samples, bounds, config, link, embedder)
     return assemble(found, link_speakers(found, bounds, link), config.fill_gap_s, len(chunks))
 
 
@@ -186,8 +186,8 @@ def window_speakers(grid: FrameGrid, chunks, samples: np.ndarray, bounds: Speake
     solos = []
     for i, (w, turns) in enumerate(local):
         others = [t for j, (v, ts) in enumerate(local) if v == w and j != i for t in ts]
-        solos.append(_solo_audio(turns, others, samples, TARGET_RATE_HZ)[:int(link.max_embed_s * TARGET_RATE_HZ)])
-    usable = [embedder is not None and len(x) / TARGET_RATE_HZ >= link.min_embed_s for x in solos]
+        solos.append(_solo_spans(turns, others, link.max_embed_s))
+    usable = [embedder is not None and sum(b - a for a, b in x) >= link.min_embed_s for x in solos]
     embeddings = np.zeros((len(local), 1), dtype=np.float32)
     if any(usable):
         got = np.asarray(embedder([x for x, ok in zip(solos, usable) if ok]), dtype=np.float32)
@@ -228,15 +228,19 @@ def _clip(items: list[Item], duration_s: float) -> list[Item]:
     return [replace(it, end_s=min(it.end_s, round(duration_s, 4))) for it in items if it.start_s < duration_s]
 
 
-def _solo_audio(turns, others, samples, rate: int) -> np.ndarray:
-    """The samples of `turns` where none of `others` speaks."""
-    pieces = []
+def _solo_spans(turns, others, max_s: float) -> list[tuple[float, float]]:
+    """The stretches of `turns` where none of `others` speaks, at most `max_s` seconds of them."""
+    out, total = [], 0.0
     for a, b in turns:
         cuts = [(a, b)]
         for x, y in others:
             cuts = [piece for p, q in cuts for piece in ((p, min(q, x)), (max(p, y), q)) if piece[1] > piece[0]]
-        pieces += [samples[int(p * rate):int(q * rate)] for p, q in cuts]
-    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        for p, q in cuts:
+            q = min(q, p + max_s - total)
+            if q > p:
+                out.append((p, q))
+                total += q - p
+    return out
 
 
 def _overlap_s(a_turns, b_turns, lo: float, hi: float) -> tuple[float, float]:
@@ -305,8 +309,9 @@ def diarize_corpus(config, model: EventModel | None = None, progress=None, stdou
     model = model or load_diarize_model(config.model, config.device)
     bounds = SpeakerBounds(config.num_speakers, config.min_speakers, config.max_speakers)
     check_bounds(bounds)
-    embedder = default_embedder()
-    if embedder is None and warn is not None:
+    from frametool.embeddings.ge2e import available
+
+    if not available() and warn is not None:
         warn("the GE2E speaker embeddings are not installed (pip install --no-deps resemblyzer==0.1.4): speakers "
              "are told apart by the model's slots only, and windows of long recordings linked where they overlap")
     items = discover(config.corpus) if items is None else items
@@ -319,7 +324,7 @@ def diarize_corpus(config, model: EventModel | None = None, progress=None, stdou
         if wave.duration_s > config.max_recording_s:
             raise InputError(item.audio, f"audio is {wave.duration_s / 3600:.1f} h long; at most "
                              f"{config.max_recording_s / 3600:g} h is read in one call: split it", "audio")
-        result = diarize_samples(model, wave.samples, bounds, embedder)
+        result = diarize_samples(model, wave.samples, bounds)
         return to_annotation(str(item.audio), wave.duration_s, model.config.name, result), wave.duration_s
 
     return run_files(config, items, work, progress, stdout)

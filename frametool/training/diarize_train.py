@@ -284,14 +284,14 @@ ONSET_GRID = ({"onsets": "poisson"}, {"onsets": "turns"})
 
 
 def _cached(embedder):
-    """An embedder that remembers the embedding of every piece it saw (by its samples' bytes)."""
-    memory: dict[bytes, np.ndarray] = {}
+    """An embedder that remembers the embedding of every piece (list of spans) it saw."""
+    memory: dict[tuple, np.ndarray] = {}
 
     def embed(pieces):
-        keys = [np.asarray(p, dtype=np.float32).tobytes() for p in pieces]
+        keys = [tuple((round(a, 4), round(b, 4)) for a, b in spans) for spans in pieces]
         todo = [k for k in dict.fromkeys(keys) if k not in memory]
         if todo:
-            for k, e in zip(todo, embedder([np.frombuffer(k, dtype=np.float32) for k in todo])):
+            for k, e in zip(todo, embedder([list(k) for k in todo])):
                 memory[k] = e
         return np.stack([memory[k] for k in keys]) if keys else np.zeros((0, 256), dtype=np.float32)
     return embed
@@ -314,13 +314,13 @@ def choose_decoding(model, mixtures: list[Mixture], fixed: dict, grid: dict, log
             channels.append((frames, chunks[0][1], mix.samples))
             usable.append(mix)
     own = {f.name for f in fields(DiarizeDecodeConfig)}
-    embedder = default_embedder()
-    embed = _cached(embedder) if embedder is not None else None
+    embedders = [default_embedder(samples) for _, _, samples in channels]
+    embeds = [_cached(e) if e is not None else None for e in embedders]
 
     def score(settings: dict) -> DevScores:
         config = DiarizeDecodeConfig(**{k: v for k, v in settings.items() if k in own})
         results = []
-        for frames, values, samples in channels:
+        for (frames, values, samples), embed in zip(channels, embeds):
             items, n = decode_one(values, frames, samples, SpeakerBounds(), config, embed)
             onsets = (sorted({it.label: it.start_s for it in reversed(items)}.values()) if config.onsets == "turns"
                       else speaker_onsets_s(values[S, :, 1], n, frames))
@@ -338,7 +338,7 @@ def choose_decoding(model, mixtures: list[Mixture], fixed: dict, grid: dict, log
             log(f"  decoding {settings}: DER {scores.der:.4f} count {scores.count_exact:.4f} "
                 f"onsets@100ms {scores.onsets_100ms:.4f}")
     variants = [dict(o) for o in ONSET_GRID]
-    if embed is not None and "assign" not in fixed:
+    if embeds and embeds[0] is not None and "assign" not in fixed:
         variants += [{**a, **c, **o} for a in ASSIGN_GRID for c in COUNT_GRID for o in ONSET_GRID]
     thresholds_chosen = dict(best)
     for variant in variants:
@@ -365,13 +365,13 @@ def choose_linking(model, mixtures: list[Mixture], log=print, distances=LINK_GRI
 
     model.eval()
     config, link = decode_settings(model)
-    embedder = default_embedder()
     prepared = []
     for mix in mixtures:
         grid, _, chunks = window_channels(model, mix.samples)  # (dev recordings are kept in memory)
         if len(chunks) > 1:
-            prepared.append((mix, window_speakers(grid, chunks, mix.samples, SpeakerBounds(), config, link, embedder),
-                             len(chunks)))
+            found = window_speakers(grid, chunks, mix.samples, SpeakerBounds(), config, link,
+                                    default_embedder(mix.samples))
+            prepared.append((mix, found, len(chunks)))
     if not prepared:
         log("no dev recording is longer than a window: the link threshold stays as it is")
         return link.distance
