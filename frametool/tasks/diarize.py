@@ -41,7 +41,7 @@ class LinkConfig:
     distance: float = 0.35  # cosine distance below which two windows' speakers are one (average linkage)
     agreement: float = 0.5  # turns of two speakers agreeing this much in a windows' overlap: the same speaker
     min_embed_s: float = 0.4  # a window's speaker with less solo speech than this joins by overlap only
-    max_embed_s: float = 20.0  # the solo speech embedded per window speaker
+    max_embed_s: float = 10.0  # the solo speech embedded per window speaker
 
 
 @dataclass
