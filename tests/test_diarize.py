@@ -21,7 +21,8 @@ from frametool.framegrid import FrameGrid
 from frametool.tasks.diarize import (COUNT_LABEL, PROMPT, Diarization, check_bounds, diarize_samples,
                                      link_speakers, load_diarize_model, slot_labels, LinkConfig)
 from frametool.tasks.events import EventModel, EventModelConfig, save_event_model
-from frametool.training.diarize_train import diarize_targets, onset_hits
+from frametool.bench.diarization import onset_hits
+from frametool.training.diarize_train import diarize_targets
 
 RATE = 16000
 TOY_BACKBONE = {"n_mels": 16, "feature_hop_s": 0.005, "n_fft": 128, "subsample": 2, "d_model": 32,
