@@ -261,10 +261,14 @@ def train_diarize(config: DiarizeTrainConfig, log=print) -> Path:
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
 
-    def lr_at(step: int) -> float:
+    def lr_at(step: int, minutes: float) -> float:
+        """Warm-up, then a cosine to 5 % over the steps, or over `max_minutes` when that comes first (a
+        shared CPU's speed is not known in advance)."""
         if step < config.warmup_steps:
             return config.lr * (step + 1) / config.warmup_steps
         progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+        if config.max_minutes:
+            progress = max(progress, minutes / config.max_minutes)
         return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
     out = Path(config.out_dir)
@@ -275,7 +279,7 @@ def train_diarize(config: DiarizeTrainConfig, log=print) -> Path:
     running: dict[str, float] = {}
     for step in range(1, config.steps + 1):
         for group in optimiser.param_groups:
-            group["lr"] = lr_at(step - 1)
+            group["lr"] = lr_at(step - 1, (time.time() - started) / 60)
         batch = make_step_batch(train, config, model, rng, np_rng)
         loss, parts = event_loss(model, batch, labels, config)
         optimiser.zero_grad(set_to_none=True)
