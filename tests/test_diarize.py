@@ -329,6 +329,9 @@ slots = 2
 [backbone]
 {chr(10).join(f'{k} = {json.dumps(v)}' for k, v in TOY_BACKBONE.items())}
 
+[decoding]
+assign = "slots"
+
 [decoding_grid]
 activity = [0.4, 0.5]
 """)
@@ -341,6 +344,11 @@ activity = [0.4, 0.5]
     assert "activity" in model.config.decoding and any("dev DER" in line for line in lines)
     with pytest.raises(UsageError, match="unknown keys"):
         load_diarize_recipe(recipe, ["bogus=1"])
+    # a diarization model continued (stage 2): its own backbone and every weight, whatever [backbone] says
+    again = load_diarize_recipe(recipe, [f"init_from={best}", "out_dir=run2", "choose_decoding=false", "steps=1"])
+    lines.clear()
+    train_diarize(again, log=lines.append)
+    assert lines[0] == f"started from {best}"
 
 
 def test_mixture_placement_cuts_what_falls_outside():

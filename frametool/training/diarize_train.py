@@ -238,6 +238,11 @@ def train_diarize(config: DiarizeTrainConfig, log=print) -> Path:
         dev = [dev[i] for i in np.random.default_rng(config.seed).permutation(len(dev))[:config.max_dev]]
     labels = list(slot_labels(config.slots))
     backbone, start = start_from(config.init_from) if config.init_from else (None, None)
+    whole = start is not None and backbone is None  # a diarization model continued: its own backbone
+    if whole:
+        from frametool.model import read_model_folder
+
+        backbone = dict(read_model_folder(config.init_from)[1].get("backbone_config", {}))
     model_config = EventModelConfig(task="diarize", backbone_config=backbone or config.backbone,
                                     labels=tuple(labels), conditioning=config.conditioning, window_s=config.window_s,
                                     prompt=PROMPT, decoding=dict(config.decoding), head="diarize",
@@ -247,12 +252,12 @@ def train_diarize(config: DiarizeTrainConfig, log=print) -> Path:
     model = EventModel(model_config)
     if start is not None:
         try:
-            missing, _ = model.load_state_dict(start, strict=backbone is None)
+            missing, _ = model.load_state_dict(start, strict=whole)
         except RuntimeError as exc:
             raise UsageError(f"init_from {config.init_from!r} does not fit this recipe ({exc})") from None
         if any(k.startswith("backbone.") for k in missing):
             raise UsageError(f"init_from {config.init_from!r} lacks backbone weights: {missing[:3]}")
-        log(f"started from {config.init_from}" + (" (its backbone)" if backbone is not None else ""))
+        log(f"started from {config.init_from}" + ("" if whole else " (its backbone)"))
     if config.freeze:
         from frametool.training.pretrained import freeze
 
