@@ -9,7 +9,8 @@ from typing import List, Optional
 
 import typer
 
-from frametool.config import DEFAULT_MODEL, DEVICES, EVENT_FORMATS, OUTPUT_FORMATS, TIERS, AlignConfig
+from frametool.config import (DEFAULT_MODEL, DEVICES, DIARIZE_FORMATS, DIARIZE_MODEL, EVENT_FORMATS, OUTPUT_FORMATS,
+                              TIERS, AlignConfig)
 from frametool.errors import FrametoolError, ModelError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -178,15 +179,56 @@ def validate(
 
 @app.command()
 def diarize(
-    audio: List[Path] = typer.Argument(..., help="Audio files."),
-    out: str = typer.Option("-", "--out", "-o", help="Output folder for RTTM files, or - for stdout."),
-    num_speakers: Optional[int] = typer.Option(None, "--num-speakers"),
-    min_speakers: Optional[int] = typer.Option(None, "--min-speakers"),
-    max_speakers: Optional[int] = typer.Option(None, "--max-speakers"),
-    model: str = typer.Option("tiny-diarize", "--model", "-m"),
+    audio: List[str] = typer.Argument(None, help="Audio files or folders (searched recursively), or - for paths on stdin."),
+    out: str = typer.Option("-", "--out", "-o", help="Output folder (<stem>.rttm or .json per recording, mirroring the input), or - for JSON lines on stdout."),
+    format: str = typer.Option("rttm", "--format", "-f", help="rttm or json."),
+    num_speakers: Optional[int] = typer.Option(None, "--num-speakers", help="The number of speakers, when known."),
+    min_speakers: Optional[int] = typer.Option(None, "--min-speakers", help="At least this many speakers."),
+    max_speakers: Optional[int] = typer.Option(None, "--max-speakers", help="At most this many speakers."),
+    model: str = typer.Option(DIARIZE_MODEL, "--model", "-m", help="Bundled diarization model or a trained model folder."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    jobs: int = typer.Option(0, "--jobs", help="CPU threads for the model (0 = all cores)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose output exists (default: skip them)."),
 ) -> None:
-    """Who speaks when (RTTM). Needs a diarization model (speaker-onset Poisson + activity channels)."""
-    _task_model_or_exit(model, "diarize")
+    """Who speaks when: speaker turns as RTTM (speakers numbered by first speech), overlap allowed."""
+    from frametool.config import DiarizeConfig
+    from frametool.decoders.diarize import SpeakerBounds
+    from frametool.tasks.diarize import check_bounds, load_diarize_model
+
+    _check_choice("--format", format.lower(), DIARIZE_FORMATS)
+    _check_choice("--device", device, DEVICES)
+    if jobs < 0:
+        _fail_usage("--jobs must be at least 0 (0 = all cores)")
+    if not audio:
+        _fail_usage("give audio files or folders (or - for paths on stdin)")
+    try:
+        check_bounds(SpeakerBounds(num_speakers, min_speakers, max_speakers))
+        loaded = load_diarize_model(model, device)
+    except FrametoolError as exc:
+        _fail_usage(str(exc))
+    config = DiarizeConfig(corpus=audio[0], out=out, model=model, format=format.lower(), num_speakers=num_speakers,
+                           min_speakers=min_speakers, max_speakers=max_speakers, device=device, jobs=jobs,
+                           overwrite=overwrite)
+    raise typer.Exit(run_diarize(config, audio, loaded))
+
+
+def run_diarize(config, inputs: List[str], model) -> int:
+    import torch
+
+    from frametool.tasks.corpus import _check_unique, discover
+    from frametool.tasks.diarize import diarize_corpus
+
+    if config.jobs:
+        torch.set_num_threads(config.jobs)
+    try:
+        _make_out_dir(config.out)
+        items = _check_unique([item for source in inputs for item in discover(source)])
+        summary = _with_progress(len(items), lambda progress: diarize_corpus(config, model, progress=progress,
+                                                                              items=items, warn=_err), "diarizing")
+    except (FrametoolError, OSError) as exc:
+        _err(str(exc) if isinstance(exc, FrametoolError) else f"{exc.filename or config.out}: {exc.strerror or exc}")
+        return 2
+    return _report(summary, "diarized")
 
 
 @app.command()
@@ -243,17 +285,6 @@ def run_events(config, inputs: List[str], model) -> int:
     return _report(summary, "detected events in")
 
 
-def _task_model_or_exit(model: str, task: str) -> None:
-    from frametool.model import resolve_model_dir
-
-    try:
-        resolve_model_dir(model)
-    except ModelError as exc:
-        _fail_usage(f"{exc}. No bundled model supports `{task}` yet; the bundled model aligns words "
-                    "(`frametool align`)")
-    _fail_usage(f"model {model!r} was not trained for `{task}`; frametool {task} is not available yet")
-
-
 @app.command()
 def train(
     recipe: Path = typer.Argument(..., help="Recipe TOML (see recipes/tiny-align.toml)."),
@@ -272,6 +303,10 @@ def train(
             from frametool.training.phones_train import load_phone_recipe, train_phones
 
             best = train_phones(load_phone_recipe(recipe, overrides or []), log=log)
+        elif task == "diarize":
+            from frametool.training.diarize_train import load_diarize_recipe, train_diarize
+
+            best = train_diarize(load_diarize_recipe(recipe, overrides or []), log=log)
         else:
             best = run_training(load_recipe(recipe, overrides or []), log=log)
     except FrametoolError as exc:
@@ -528,16 +563,22 @@ def bench_diarization(
     corpus: Path = typer.Argument(..., help="Folder of recordings (or one file)."),
     reference: Path = typer.Option(..., "--reference", help="Folder of reference <stem>.rttm (and <stem>.uem: the scored region)."),
     peer: List[str] = typer.Option(["silero-vad"], "--peer", help="Peers to score: silero-vad (its speech, all one speaker)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="A frametool diarization model to score next to the peers (bundled name or folder)."),
+    no_peer: bool = typer.Option(False, "--no-peer", help="Score the model only."),
     collar: float = typer.Option(0.5, "--collar", help="pyannote's collar: the total width around each reference boundary that is not scored (0.5 = ±0.25 s)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object last."),
 ) -> None:
     """Diarization error rate (missed, false alarm, confusion; overlap scored) file by file and overall."""
-    from frametool.bench.diarization import peer_system, run_diarization_bench
+    from frametool.bench.diarization import ModelSystem, peer_system, run_diarization_bench
 
     if collar < 0:
         _fail_usage("--collar must be at least 0")
     try:
-        systems = {name: peer_system(name) for name in peer}
+        systems = {}
+        if model:
+            system = ModelSystem(model)
+            systems[system.name] = system
+        systems.update({name: peer_system(name) for name in ([] if no_peer else peer)})
         report = run_diarization_bench(corpus, reference, systems, collar)
     except FrametoolError as exc:
         _fail_usage(str(exc))

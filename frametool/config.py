@@ -47,3 +47,23 @@ class EventsConfig:
     overwrite: bool = False
     confidence_tier: bool = False  # (TextGrid only; events write JSON/TSV/CSV)
     max_recording_s: float = 4 * 3600.0
+
+
+DIARIZE_FORMATS = ("rttm", "json")
+DIARIZE_MODEL = "whisper-diarize"  # the bundled diarization model
+
+
+@dataclass(frozen=True)
+class DiarizeConfig:
+    corpus: str  # a folder, one audio file, or "-" (paths on stdin)
+    out: str  # a folder, or "-" (JSON lines on stdout)
+    model: str = DIARIZE_MODEL
+    format: str = "rttm"
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    device: str = "auto"
+    jobs: int = 0
+    overwrite: bool = False
+    confidence_tier: bool = False  # (TextGrid only; diarize writes RTTM/JSON)
+    max_recording_s: float = 4 * 3600.0

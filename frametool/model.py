@@ -242,7 +242,7 @@ def bundle(source: str, name: str = DEFAULT_MODEL, windows: bool = True) -> Path
     from frametool.tasks.events import is_event_model, load_event_model, save_event_model
 
     if is_event_model(resolve_model_dir(source)):
-        events = load_event_model(source)
+        events = load_event_model(source, task=read_model_folder(source)[1]["task"])
         events.config.name = name
         save_event_model(events, BUNDLED_DIR / name, dtype=torch.float16)
         return BUNDLED_DIR / name

@@ -3,10 +3,13 @@
 DER comes from pyannote.metrics (`DiarizationErrorRate`): overlapped speech is scored, and the collar is
 pyannote's, the total width of the forgiveness zone around every reference boundary (0.5 s = ±0.25 s). Each
 file is scored inside its `<stem>.uem` (the whole reference span without one). Reported per system: DER and
-its parts (missed speech, false alarm, speaker confusion, as shares of the reference speech), and how often
-the number of speakers found equals the reference's.
+its parts (missed speech, false alarm, speaker confusion, as shares of the reference speech), how often
+the number of speakers found equals the reference's, and speaker-onset accuracy: the share of reference
+speakers whose first onset (the first turn of the i-th speaker, in order of first speech) has the system's
+i-th speaker onset within 40 / 100 ms (the paper's LibriCount-style task; the frametool model's onsets come
+from its speaker-onset Poisson channel, a peer's from its first turns).
 
-Systems: a frametool diarization model, when one is given, and peers a user could run here:
+Systems: a frametool diarization model (`--model`), and peers a user could run here:
 - `silero-vad`: silero-vad's speech regions (default settings), all given to one speaker.
 """
 from __future__ import annotations
@@ -55,13 +58,19 @@ class DerTotals:
     parts: dict[str, float] = field(default_factory=dict)
     files: int = 0
     count_exact: int = 0
+    speakers: int = 0  # reference speakers (for onset accuracy)
+    onsets_40ms: int = 0
+    onsets_100ms: int = 0
 
-    def add(self, detail: dict, count_right: bool) -> None:
+    def add(self, detail: dict, count_right: bool, onsets: tuple[int, int, int] = (0, 0, 0)) -> None:
         for k, v in detail.items():
             if k != "diarization error rate":
                 self.parts[k] = self.parts.get(k, 0.0) + float(v)
         self.files += 1
         self.count_exact += count_right
+        self.speakers += onsets[0]
+        self.onsets_40ms += onsets[1]
+        self.onsets_100ms += onsets[2]
 
     def share(self, key: str) -> float:
         total = self.parts.get("total", 0.0)
@@ -75,7 +84,9 @@ class DerTotals:
         return {"der": round(self.der, 4), "missed": round(self.share("missed detection"), 4),
                 "false_alarm": round(self.share("false alarm"), 4), "confusion": round(self.share("confusion"), 4),
                 "reference_speech_s": round(self.parts.get("total", 0.0), 3), "files": self.files,
-                "speaker_count_exact": round(self.count_exact / self.files, 4) if self.files else None}
+                "speaker_count_exact": round(self.count_exact / self.files, 4) if self.files else None,
+                "onsets_within_40ms": round(self.onsets_40ms / self.speakers, 4) if self.speakers else None,
+                "onsets_within_100ms": round(self.onsets_100ms / self.speakers, 4) if self.speakers else None}
 
 
 def score_turns(reference: list[Turn], hypothesis: list[Turn], uem: list[tuple[float, float]] | None,
@@ -97,6 +108,48 @@ def score_turns(reference: list[Turn], hypothesis: list[Turn], uem: list[tuple[f
     def speakers(turns):
         return {s for a, b, s in turns if any(min(b, y) - max(a, x) > 0 for x, y in uem)}
     return detail, len(speakers(reference)) == len(speakers(hypothesis))
+
+
+def first_onsets_s(turns: list[Turn]) -> list[float]:
+    """Each speaker's first onset, sorted (speakers in order of first speech)."""
+    first: dict[str, float] = {}
+    for a, b, speaker in sorted(turns):
+        if b > a:
+            first.setdefault(speaker, a)
+    return sorted(first.values())
+
+
+def onset_hits(reference: list[float], estimate: list[float], tolerance_s: float) -> int:
+    """Reference first onsets whose same-rank estimated onset lies within the tolerance (missing = miss)."""
+    return sum(abs(r - e) <= tolerance_s for r, e in zip(sorted(reference), sorted(estimate)))
+
+
+def onset_counts(reference: list[Turn], hypothesis: list[Turn], onsets_s: list[float] | None,
+                 uem: list[tuple[float, float]] | None) -> tuple[int, int, int]:
+    """(reference speakers, onsets within 40 ms, within 100 ms), first onsets inside the UEM."""
+    def inside(t):
+        return uem is None or any(x <= t < y for x, y in uem)
+    ref = [t for t in first_onsets_s(reference) if inside(t)]
+    est = [t for t in (first_onsets_s(hypothesis) if onsets_s is None else onsets_s) if inside(t)]
+    return len(ref), onset_hits(ref, est, 0.04), onset_hits(ref, est, 0.1)
+
+
+class ModelSystem:
+    """A frametool diarization model as a bench system; `onsets_s` holds the last file's speaker onsets."""
+
+    def __init__(self, model: str, device: str = "cpu") -> None:
+        from frametool.tasks.diarize import load_diarize_model
+
+        self.model = load_diarize_model(model, device)
+        self.name = f"frametool:{self.model.config.name}"
+        self.onsets_s: list[float] | None = None
+
+    def __call__(self, samples) -> list[Turn]:
+        from frametool.tasks.diarize import diarize_samples
+
+        result = diarize_samples(self.model, samples)
+        self.onsets_s = result.speaker_onsets_s
+        return [(it.start_s, it.end_s, it.label) for it in result.turns]
 
 
 class SileroOneSpeaker:
@@ -131,11 +184,17 @@ class DiarizationReport:
                  f"±{self.collar_s / 2:g} s; overlapped speech scored; inside each file's UEM).", "",
                  "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         rows = [("DER", "der"), ("missed speech", "missed"), ("false alarm", "false_alarm"),
-                ("speaker confusion", "confusion"), ("speaker count exact", "speaker_count_exact")]
+                ("speaker confusion", "confusion"), ("speaker count exact", "speaker_count_exact"),
+                ("speaker onsets within 40 ms", "onsets_within_40ms"),
+                ("speaker onsets within 100 ms", "onsets_within_100ms")]
+
+        def cell(value):
+            return "n/a" if value is None else f"{100 * value:.1f} %"
         for label, key in rows:
-            lines.append(f"| {label} | " + " | ".join(f"{100 * self.systems[n].summary()[key]:.1f} %"
-                                                      for n in names) + " |")
+            lines.append(f"| {label} | " + " | ".join(cell(self.systems[n].summary()[key]) for n in names) + " |")
         lines.append("| wall s | " + " | ".join(f"{self.wall_s[n]:.2f}" for n in names) + " |")
+        lines.append("| real-time factor | " + " | ".join(f"{self.wall_s[n] / self.audio_s:.4f}" if self.audio_s
+                                                         else "n/a" for n in names) + " |")
         lines += ["", "| file | " + " | ".join(f"{n} DER" for n in names) + " |", "|---|" + "---|" * len(names)]
         for file, systems in self.per_file.items():
             lines.append(f"| {file} | " + " | ".join(f"{100 * systems[n][0]['diarization error rate']:.1f} %"
@@ -176,7 +235,7 @@ def run_diarization_bench(corpus, reference, systems: dict[str, object], collar_
             hyp = run(wave.samples)
             wall[name] += time.perf_counter() - started
             detail, count_right = score_turns(ref, hyp, uem, collar_s)
-            totals[name].add(detail, count_right)
+            totals[name].add(detail, count_right, onset_counts(ref, hyp, getattr(run, "onsets_s", None), uem))
             per_file[str(it.relative)][name] = (detail, count_right)
     return DiarizationReport(totals, per_file, wall, audio_s, collar_s)
 

@@ -74,7 +74,10 @@ def read_speakers(manifests: tuple[Path, ...]) -> dict[str, list[SpeechSource]]:
 
 
 def _place(mix: np.ndarray, clip: np.ndarray, at_s: float, gain: float) -> None:
+    """Add clip * gain to mix from `at_s` on; what falls outside the mix is cut off."""
     start = int(round(at_s * SAMPLE_RATE_HZ))
+    if start < 0:
+        clip, start = clip[-start:], 0
     end = min(len(mix), start + len(clip))
     if end > start:
         mix[start:end] += clip[: end - start] * gain
@@ -97,7 +100,8 @@ def make_mixture(config: MixtureConfig, index: int, speakers: dict[str, list[Spe
     turns: list[tuple[float, float, str]] = []
 
     def speak(name: str, at_s: float, max_s: float) -> float:
-        """Put an excerpt of `name` at `at_s`; -> where it ends (s)."""
+        """Put an excerpt of `name` at `at_s` (never before the start); -> where it ends (s)."""
+        at_s = max(0.0, at_s)
         source = speakers[name][int(rng.integers(0, len(speakers[name])))]
         clip, spans = speech_excerpt(source, load_audio(source.audio).samples, rng, max(0.8, max_s), config.gap_s)
         clip = clip[: int(max(0.0, total - at_s) * SAMPLE_RATE_HZ)]

@@ -37,8 +37,8 @@ def label_text(label: str) -> str:
     return " ".join(pieces)
 
 
-def prompt_ids(label: str) -> list[int]:
-    text = PROMPT.format(label=label_text(label))
+def prompt_ids(label: str, template: str = PROMPT) -> list[int]:
+    text = template.format(label=label_text(label))
     return [BOS] + [SPACE if ch == " " else _INDEX.get(ch, UNK) for ch in text] + [SEP]
 
 
@@ -63,6 +63,7 @@ class EventModelConfig:
     channels: tuple[str, ...] = EVENT_CHANNELS
     labels: tuple[str, ...] = ()
     window_s: float = 3.0  # the audio length it was trained on; longer recordings are read in windows
+    prompt: str = PROMPT  # the question asked per label ({label} is its spoken form)
     # how a label's prompt state q meets the frame states d_k: "query" (shared frame features f(d_k), read
     # out per label by dot products with projections of q: cheap, the frames are computed once) or "film"
     # (d_k * (1 + g(q)) + b(q), then a per-frame MLP for every label)
@@ -108,7 +109,7 @@ class EventModel(nn.Module):
         """(C, H): the decoder's state at the last token of each label's prompt."""
         from frametool.backbones.tiny import causal_attend, run_stack
 
-        ids = [prompt_ids(label) for label in labels]
+        ids = [prompt_ids(label, self.config.prompt) for label in labels]
         batch = torch.full((len(ids), max(len(i) for i in ids)), PAD, dtype=torch.long)
         for row, seq in enumerate(ids):
             batch[row, : len(seq)] = torch.tensor(seq)
@@ -155,22 +156,24 @@ def save_event_model(model: EventModel, folder: Path, dtype: torch.dtype | None 
 
 
 def is_event_model(folder: Path) -> bool:
+    """An event model, or a diarization model (the same machinery)."""
     from frametool.model import CONFIG_FILE
 
     try:
-        return json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("task") == "events"
+        return json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("task") in ("events", "diarize")
     except (OSError, ValueError):
         return False
 
 
-def load_event_model(name_or_path: str, device: str = "cpu") -> EventModel:
+def load_event_model(name_or_path: str, device: str = "cpu", task: str = "events") -> EventModel:
+    """An event model (task "events"), or a diarization model built on the same machinery (task "diarize")."""
     from safetensors.torch import load_file
 
     from frametool.model import WEIGHTS_FILE, read_model_folder, resolve_device
 
     folder, raw = read_model_folder(name_or_path)
-    if raw.get("task") != "events":
-        raise ModelError(f"model {name_or_path!r} was not trained for `events` (it is a "
+    if raw.get("task") != task:
+        raise ModelError(f"model {name_or_path!r} was not trained for `{task}` (it is a "
                          f"{raw.get('task', 'align')} model)")
     try:
         raw["channels"] = tuple(raw.get("channels", EVENT_CHANNELS))

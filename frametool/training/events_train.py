@@ -111,7 +111,7 @@ def start_from(init_from: str) -> tuple[dict, dict, bool]:
 
     folder, raw = read_model_folder(init_from)
     state = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_FILE)).items()}
-    if raw.get("task", "align") == "events":
+    if raw.get("task", "align") in ("events", "diarize"):  # a whole model of the same machinery, continued
         return dict(raw.get("backbone_config", {})), state, True
     if raw.get("backbone", "tiny") != "tiny":
         raise UsageError(f"init_from {init_from!r}: event models start from a tiny-backbone model, not "

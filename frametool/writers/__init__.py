@@ -5,7 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from frametool.writers.tabular import render_csv, render_json
+from frametool.writers.tabular import render_csv, render_json, render_rttm
 from frametool.writers.textgrid import render as render_textgrid
 
 _UMASK = os.umask(0)
@@ -17,7 +17,13 @@ WRITERS = {
     "json": (".json", lambda annotation, **_: render_json(annotation)),
     "csv": (".csv", lambda annotation, **_: render_csv(annotation)),
     "tsv": (".tsv", lambda annotation, **_: render_csv(annotation, delimiter="\t")),
+    # the file id of a diarization RTTM is the audio file's stem
+    "rttm": (".rttm", lambda annotation, **_: render_rttm(annotation, _file_id(annotation.file))),
 }
+
+
+def _file_id(file: str) -> str:
+    return Path(file).stem.replace(" ", "_") or "audio"
 
 
 def write_atomic(path: Path, text: str) -> None:

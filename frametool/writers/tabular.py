@@ -25,7 +25,7 @@ def to_dict(annotation: Annotation) -> dict:
                           "end_ci_s": [_r(v) for v in item.end_ci_s] if item.end_ci_s else None,
                           "confidence": _r(item.confidence), "flags": list(item.flags)})
     return {"file": annotation.file, "duration_s": _r(annotation.duration_s), "model": annotation.model,
-            "task": annotation.task, "items": items}
+            "task": annotation.task, **annotation.meta, "items": items}
 
 
 def render_json(annotation: Annotation) -> str:
