@@ -14,7 +14,6 @@ import importlib.metadata
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from frametool.errors import UsageError
