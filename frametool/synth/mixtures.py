@@ -17,7 +17,6 @@ merged, so they follow the RTTM convention of the references. Speakers are named
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ import soundfile as sf
 
 from frametool.bench.vad import merge_spans
 from frametool.errors import InputError, UsageError
-from frametool.synth.scenes import _SPLIT_SEED, SpeechSource, _background, speech_excerpt
+from frametool.synth.scenes import _SPLIT_SEED, SpeechSource, _background, speech_excerpt, write_corpus
 from frametool.synth.sounds import SAMPLE_RATE_HZ
 
 STYLES = ("count", "conversation")
@@ -155,19 +154,6 @@ def _write(config: MixtureConfig, index: int, speakers) -> dict:
             "style": config.style, "label_origin": "synthetic"}
 
 
-_SPEAKERS: dict = {}
-
-
-def _init(speakers) -> None:
-    global _SPEAKERS
-    _SPEAKERS = speakers
-
-
-def _job(item) -> dict:
-    config, index = item
-    return _write(config, index, _SPEAKERS)
-
-
 def generate_mixtures(config: MixtureConfig) -> Path:
     if config.split not in _SPLIT_SEED:
         raise UsageError(f"--split must be train, dev or test, not {config.split!r}")
@@ -179,16 +165,4 @@ def generate_mixtures(config: MixtureConfig) -> Path:
     if len(speakers) < config.max_speakers:
         raise UsageError(f"the speech manifests hold {len(speakers)} speakers; --speakers asks for up to "
                          f"{config.max_speakers}")
-    config.out_dir.mkdir(parents=True, exist_ok=True)
-    work = [(config, i) for i in range(config.recordings)]
-    if config.jobs > 1:
-        with multiprocessing.get_context("fork").Pool(config.jobs, _init, (speakers,)) as pool:
-            rows = pool.map(_job, work, chunksize=4)
-    else:
-        _init(speakers)
-        rows = [_job(item) for item in work]
-    manifest = config.out_dir / "manifest.jsonl"
-    tmp = manifest.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-    tmp.replace(manifest)
-    return manifest
+    return write_corpus(config, config.recordings, _write, speakers, config.jobs)

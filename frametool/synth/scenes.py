@@ -192,17 +192,34 @@ def _write_scene(config: SceneConfig, index: int, sources: list[SpeechSource]) -
             "events": [[a, b, label] for a, b, label in events], "regions": None, "label_origin": "synthetic"}
 
 
-_SOURCES: list[SpeechSource] = []
+_SHARED: dict = {}
 
 
-def _init_worker(sources: list[SpeechSource]) -> None:
-    global _SOURCES
-    _SOURCES = sources
+def _init_worker(write, shared) -> None:
+    _SHARED["write"], _SHARED["data"] = write, shared
 
 
 def _worker(item) -> dict:
     config, index = item
-    return _write_scene(config, index, _SOURCES)
+    return _SHARED["write"](config, index, _SHARED["data"])
+
+
+def write_corpus(config, count: int, write, shared, jobs: int) -> Path:
+    """`write(config, index, shared)` for every index in parallel processes (`shared` is handed to each
+    process once), then the rows it returns as `config.out_dir/manifest.jsonl`, written atomically."""
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    work = [(config, i) for i in range(count)]
+    if jobs > 1:
+        with multiprocessing.get_context("fork").Pool(jobs, _init_worker, (write, shared)) as pool:
+            rows = pool.map(_worker, work, chunksize=4)
+    else:
+        _init_worker(write, shared)
+        rows = [_worker(item) for item in work]
+    manifest = config.out_dir / "manifest.jsonl"
+    tmp = manifest.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    tmp.replace(manifest)
+    return manifest
 
 
 def generate_scenes(config: SceneConfig) -> Path:
@@ -213,16 +230,4 @@ def generate_scenes(config: SceneConfig) -> Path:
     if unknown:
         raise UsageError(f"unknown scene labels {unknown}; known: {', '.join(LABELS)}")
     sources = read_speech_sources(config.speech) if "speech" in config.labels else []
-    config.out_dir.mkdir(parents=True, exist_ok=True)
-    work = [(config, i) for i in range(config.scenes)]
-    if config.jobs > 1:
-        with multiprocessing.get_context("fork").Pool(config.jobs, _init_worker, (sources,)) as pool:
-            rows = pool.map(_worker, work, chunksize=4)
-    else:
-        _init_worker(sources)
-        rows = [_worker(item) for item in work]
-    manifest = config.out_dir / "manifest.jsonl"
-    tmp = manifest.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    tmp.replace(manifest)
-    return manifest
+    return write_corpus(config, config.scenes, _write_scene, sources, config.jobs)
