@@ -225,7 +225,7 @@ def train_diarize(config: DiarizeTrainConfig, log=print) -> Path:
     from frametool.training.diarize_select import choose_decoding, choose_linking, evaluate
     from frametool.tasks.diarize import COUNT_LABEL, PROMPT, slot_labels
     from frametool.tasks.events import EventModel, EventModelConfig, load_event_model, save_event_model
-    from frametool.training.events_train import event_loss, start_from
+    from frametool.training.events_train import event_loss, start_from, start_training
 
     torch.manual_seed(config.seed)
     rng, np_rng = random.Random(config.seed), np.random.default_rng(config.seed)
@@ -245,21 +245,7 @@ def train_diarize(config: DiarizeTrainConfig, log=print) -> Path:
                                                  "dev_manifests": list(config.dev_manifests)},
                                     seed=config.seed, name=config.name)
     model = EventModel(model_config)
-    if start is not None:
-        try:
-            missing, _ = model.load_state_dict(start, strict=whole)
-        except RuntimeError as exc:
-            raise UsageError(f"init_from {config.init_from!r} does not fit this recipe ({exc})") from None
-        if any(k.startswith("backbone.") for k in missing):
-            raise UsageError(f"init_from {config.init_from!r} lacks backbone weights: {missing[:3]}")
-        log(f"started from {config.init_from}" + ("" if whole else " (its backbone)"))
-    if config.freeze:
-        from frametool.training.pretrained import freeze
-
-        log(f"frozen: {freeze(model, config.freeze) / 1e6:.2f} M parameters ({', '.join(config.freeze)})")
-    model.train()
-    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    optimiser = start_training(model, config, start, whole, log)
 
     def lr_at(step: int, minutes: float) -> float:
         """Warm-up, then a cosine to 5 % over the steps, or over `max_minutes` when that comes first (a

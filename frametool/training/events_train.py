@@ -90,6 +90,26 @@ def load_event_recipe(path: Path, overrides: list[str] = ()) -> EventTrainConfig
     return EventTrainConfig(**flat)
 
 
+def start_training(model, config, start: dict | None, whole: bool, log) -> torch.optim.Optimizer:
+    """Load what `config.init_from` gave (start_from), freeze `config.freeze`, put the model in training mode;
+    -> its AdamW over the parameters left free. Shared by the event and diarization trainers."""
+    if start is not None:
+        try:
+            missing, _ = model.load_state_dict(start, strict=whole)
+        except RuntimeError as exc:
+            raise UsageError(f"init_from {config.init_from!r} does not fit this recipe ({exc})") from None
+        if any(k.startswith("backbone.") for k in missing):
+            raise UsageError(f"init_from {config.init_from!r} lacks backbone weights: {missing[:3]}")
+        log(f"started from {config.init_from}" + ("" if whole else " (its backbone)"))
+    if config.freeze:
+        from frametool.training.pretrained import freeze
+
+        log(f"frozen: {freeze(model, config.freeze) / 1e6:.2f} M parameters ({', '.join(config.freeze)})")
+    model.train()
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                             weight_decay=config.weight_decay)
+
+
 SELECTIONS = ("onset_f1_20ms-ser", "labelled_f1_200ms")
 
 
@@ -322,21 +342,7 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
                                                  "dev_manifest": config.dev_manifest},
                                     seed=config.seed, name=config.name)
     model = EventModel(model_config)
-    if start is not None:
-        try:
-            missing, _ = model.load_state_dict(start, strict=whole)
-        except RuntimeError as exc:
-            raise UsageError(f"init_from {config.init_from!r} does not fit this recipe ({exc})") from None
-        if any(k.startswith("backbone.") for k in missing):
-            raise UsageError(f"init_from {config.init_from!r} lacks backbone weights: {missing[:3]}")
-        log(f"started from {config.init_from}" + ("" if whole else " (its backbone)"))
-    if config.freeze:
-        from frametool.training.pretrained import freeze
-
-        log(f"frozen: {freeze(model, config.freeze) / 1e6:.2f} M parameters ({', '.join(config.freeze)})")
-    model.train()
-    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    optimiser = start_training(model, config, start, whole, log)
 
     def lr_at(step: int) -> float:
         if step < config.warmup_steps:
