@@ -262,11 +262,8 @@ def to_annotation(file: str, duration_s: float, model_name: str, items: list[Ite
 def events_corpus(config, model: EventModel | None = None, progress=None, stdout=None, items=None):
     """`frametool events` over a corpus (EventsConfig): one JSON/TSV/CSV per audio file through the shared
     corpus runner (resume, failures.tsv, atomic writes)."""
-    from frametool.audio.io import load_audio
-    from frametool.config import MIN_DURATION_S
-    from frametool.errors import InputError
     from frametool.tasks.corpus import discover
-    from frametool.tasks.runner import run_files
+    from frametool.tasks.runner import load_recording, run_files
 
     model = model or load_event_model(config.model, config.device)
     labels = list(config.labels) or list(model.config.labels)
@@ -277,13 +274,7 @@ def events_corpus(config, model: EventModel | None = None, progress=None, stdout
     items = discover(config.corpus) if items is None else items
 
     def work(item):
-        wave = load_audio(item.audio)
-        if wave.duration_s < MIN_DURATION_S:
-            raise InputError(item.audio, f"audio is {wave.duration_s:.3f} s long; at least {MIN_DURATION_S} s "
-                             "is needed", "audio")
-        if wave.duration_s > config.max_recording_s:
-            raise InputError(item.audio, f"audio is {wave.duration_s / 3600:.1f} h long; at most "
-                             f"{config.max_recording_s / 3600:g} h is read in one call: split it", "audio")
+        wave = load_recording(item.audio, config.max_recording_s)
         found = detect(model, wave.samples, labels)
         return to_annotation(str(item.audio), wave.duration_s, model.config.name, found), wave.duration_s
 

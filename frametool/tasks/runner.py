@@ -54,22 +54,36 @@ def output_path(config: AlignConfig, item: CorpusItem) -> Path:
 
 
 
+def check_length(path: Path, duration_s: float, max_recording_s: float, verb: str = "read") -> None:
+    """A recording longer than `max_recording_s` is refused (InputError naming the file)."""
+    if duration_s > max_recording_s:
+        raise InputError(path, f"audio is {duration_s / 3600:.1f} h long; at most "
+                         f"{max_recording_s / 3600:g} h is {verb} in one call: split it", "audio")
+
+
+def load_recording(path: Path, max_recording_s: float | None = None):
+    """The file's audio, refused (InputError) when shorter than MIN_DURATION_S or longer than
+    `max_recording_s`."""
+    wave = load_audio(path)
+    if wave.duration_s < MIN_DURATION_S:
+        raise InputError(path, f"audio is {wave.duration_s:.3f} s long; at least {MIN_DURATION_S} s "
+                         "is needed", "audio")
+    if max_recording_s is not None:
+        check_length(path, wave.duration_s, max_recording_s)
+    return wave
+
+
 def _prepare(item: CorpusItem, config: AlignConfig, max_words: int, segmented: bool):
     """-> (wave, tokens, segmented): models with a CTC head split every recording into segments at pauses
     (tasks/long.py; it is more accurate than one piece, at the same speed); others read it in one piece."""
     tokens = read_transcript(item)
-    wave = load_audio(item.audio)
-    if wave.duration_s < MIN_DURATION_S:
-        raise InputError(item.audio, f"audio is {wave.duration_s:.3f} s long; at least {MIN_DURATION_S} s "
-                         "is needed", "audio")
+    wave = load_recording(item.audio)
     if len(tokens) > max(1.0, wave.duration_s * config.max_words_per_s):
         raise InputError(item.transcript or item.audio,
                          f"transcript has {len(tokens)} words for {wave.duration_s:.2f} s of audio "
                          f"(more than {config.max_words_per_s:g} words per second)", "transcript")
     if segmented:
-        if wave.duration_s > config.max_recording_s:
-            raise InputError(item.audio, f"audio is {wave.duration_s / 3600:.1f} h long; at most "
-                             f"{config.max_recording_s / 3600:g} h is aligned in one call: split it", "audio")
+        check_length(item.audio, wave.duration_s, config.max_recording_s, "aligned")
         return wave, tokens, True
     if len(tokens) > max_words:
         raise InputError(item.transcript or item.audio, f"transcript has {len(tokens)} words; the model "
