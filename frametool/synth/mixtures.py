@@ -16,7 +16,6 @@ merged, so they follow the RTTM convention of the references. Speakers are named
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,8 @@ import numpy as np
 import soundfile as sf
 
 from frametool.bench.vad import merge_spans
-from frametool.errors import InputError, UsageError
-from frametool.synth.scenes import _SPLIT_SEED, SpeechSource, _background, speech_excerpt, write_corpus
+from frametool.errors import UsageError
+from frametool.synth.scenes import _SPLIT_SEED, SpeechSource, _background, speech_excerpt, timed_utterances, write_corpus
 from frametool.synth.sounds import SAMPLE_RATE_HZ
 
 STYLES = ("count", "conversation")
@@ -50,25 +49,9 @@ class MixtureConfig:
 def read_speakers(manifests: tuple[Path, ...]) -> dict[str, list[SpeechSource]]:
     """Utterances with timed words of the manifests, grouped by speaker (`speaker`, else `voice`)."""
     by_speaker: dict[str, list[SpeechSource]] = defaultdict(list)
-    for manifest in manifests:
-        if not Path(manifest).is_file():
-            raise InputError(manifest, "speech manifest not found", "manifest")
-        for n, line in enumerate(Path(manifest).read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                words = tuple((float(w["start_s"]), float(w["end_s"])) for w in row["words"])
-                speaker = str(row.get("speaker") or row["voice"])
-                audio = Path(row["audio"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise InputError(manifest, f"line {n}: not a corpus manifest row with timed words and a speaker "
-                                 f"or voice ({exc})", "manifest") from None
-            if words:
-                path = audio if audio.is_absolute() else Path(manifest).parent / audio
-                by_speaker[f"{Path(manifest).parent.name}:{speaker}"].append(SpeechSource(path, words))
-    if not by_speaker:
-        raise UsageError(f"no utterance with timed words in {', '.join(map(str, manifests))}")
+    for source, speaker, manifest in timed_utterances(manifests, lambda row: str(row.get("speaker") or row["voice"]),
+                                                      "timed words and a speaker or voice"):
+        by_speaker[f"{manifest.parent.name}:{speaker}"].append(source)
     return dict(by_speaker)
 
 

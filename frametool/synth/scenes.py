@@ -60,10 +60,11 @@ class SpeechSource:
     words: tuple[tuple[float, float], ...]  # (start_s, end_s) of every word, in order
 
 
-def read_speech_sources(manifests: tuple[Path, ...]) -> list[SpeechSource]:
-    """Every utterance with timed words of the given corpus manifests (audio paths relative to each
-    manifest's folder, as `frametool synth` and `frametool import` write them)."""
-    sources = []
+def timed_utterances(manifests: tuple[Path, ...], key=None, needs: str = "timed words"):
+    """(SpeechSource, key(row), manifest) for every utterance with timed words of the corpus manifests (audio paths
+    relative to each manifest's folder, as `frametool synth` and `frametool import` write them); a row
+    without what `key` reads is an InputError naming the manifest and line."""
+    out = []
     for manifest in manifests:
         if not Path(manifest).is_file():
             raise InputError(manifest, "speech manifest not found", "manifest")
@@ -74,14 +75,21 @@ def read_speech_sources(manifests: tuple[Path, ...]) -> list[SpeechSource]:
                 row = json.loads(line)
                 words = tuple((float(w["start_s"]), float(w["end_s"])) for w in row["words"])
                 audio = Path(row["audio"])
+                value = key(row) if key else None
             except (ValueError, KeyError, TypeError) as exc:
-                raise InputError(manifest, f"line {n}: not a corpus manifest row with timed words ({exc})",
+                raise InputError(manifest, f"line {n}: not a corpus manifest row with {needs} ({exc})",
                                  "manifest") from None
             if words:
-                sources.append(SpeechSource(audio if audio.is_absolute() else Path(manifest).parent / audio, words))
-    if not sources:
+                out.append((SpeechSource(audio if audio.is_absolute() else Path(manifest).parent / audio, words),
+                            value, Path(manifest)))
+    if not out:
         raise UsageError(f"no utterance with timed words in {', '.join(map(str, manifests))}")
-    return sources
+    return out
+
+
+def read_speech_sources(manifests: tuple[Path, ...]) -> list[SpeechSource]:
+    """Every utterance with timed words of the given corpus manifests."""
+    return [source for source, _, _ in timed_utterances(manifests)]
 
 
 def speech_excerpt(source: SpeechSource, samples: np.ndarray, rng: np.random.Generator, max_s: float,
