@@ -328,6 +328,7 @@ def import_corpus(
     alignments: Optional[Path] = typer.Option(None, "--alignments", help="TextGrids (or event annotation files) kept apart from the audio (mirrored paths)."),
     dev_speakers: int = typer.Option(0, "--dev-speakers", help="Hold out this many speakers as dev.jsonl (train.jsonl gets the rest)."),
     seed: int = typer.Option(0, help="Seed for choosing the dev speakers."),
+    phones: bool = typer.Option(False, "--phones", help="pocketsphinx: also time each word's phones (its phone-level pass; words whose phones say no CMU dictionary pronunciation get none), for training a phone head."),
 ) -> None:
     """Make a training manifest from a word-aligned corpus or from event annotations, for `frametool train`."""
     from frametool.training.event_import import EVENT_LAYOUTS
@@ -335,6 +336,8 @@ def import_corpus(
     _check_choice("--format", layout, ("textgrid", "librispeech", "pocketsphinx") + EVENT_LAYOUTS)
     if dev_speakers < 0 or dev_files < 0:
         _fail_usage("--dev-speakers and --dev-files must be 0 or more")
+    if phones and layout != "pocketsphinx":
+        _fail_usage("--phones goes with --format pocketsphinx")
     if not corpus.is_dir():
         _fail_usage(f"corpus {corpus} is not a folder")
     if alignments is not None and not alignments.is_dir():
@@ -353,7 +356,7 @@ def import_corpus(
 
             items = discover(str(corpus))
             report = _with_progress(len(items), lambda progress: import_untimed_corpus(
-                corpus, out, progress=progress, items=items), "importing")
+                corpus, out, progress=progress, items=items, with_phones=phones), "importing")
         else:
             report = import_librispeech(corpus, out)
         _fail_if_empty(report, f"no usable utterance in {corpus}")
@@ -363,7 +366,8 @@ def import_corpus(
     hours = sum(r["duration_s"] for r in report.rows) / 3600
     words = sum(len(r["words"]) for r in report.rows)
     _err(f"imported {len(report.rows)} utterances ({hours:.2f} h, {words} words), skipped {len(report.failures)}; "
-         f"{report.dropped_labels} non-word labels left out of transcripts")
+         f"{report.dropped_labels} non-word labels left out of transcripts"
+         + (f"; {report.phone_words} words with timed phones" if phones else ""))
     _imported(report, written)
 
 

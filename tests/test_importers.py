@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 from typer.testing import CliRunner
 
 from frametool.cli import app
@@ -137,20 +138,59 @@ def test_pocketsphinx_import_times_words_of_untimed_speech(tmp_path):
     text = "the zorblat sat on the mat"
     subprocess.run(["espeak-ng", "-w", str(tmp_path / "raw.wav"), text], check=True)
     speech, rate = sf.read(tmp_path / "raw.wav", dtype="float32")
+    speech, rate = soxr.resample(speech, rate, 16000).astype(np.float32), 16000
     pad = np.zeros(rate // 2, dtype=np.float32)
-    noisy = np.concatenate([pad, speech, pad]) + np.random.default_rng(0).normal(0, 0.003, len(speech) + rate)
-    sf.write(corpus / "u1.wav", noisy.astype(np.float32), rate)  # pocketsphinx wants a little noise floor
+    noise = np.random.default_rng(0).normal(0, 0.003, len(speech) + rate).astype(np.float32)
+    sf.write(corpus / "u1.wav", np.concatenate([pad, speech, pad]) + noise, rate)  # pocketsphinx wants a noise floor
     (corpus / "u1.lab").write_text(text + "\n")
     (corpus / "u2.wav").write_bytes(b"not audio")
     (corpus / "u2.lab").write_text("hello\n")
     report = import_untimed_corpus(tmp_path / "corpus", tmp_path / "out")
     assert [p for p, _ in report.failures] == [str(corpus / "u2.wav")]
     (row,) = report.rows
+    assert not any("phones" in w for w in row["words"]) and report.phone_words == 0
+    with_phones = import_untimed_corpus(tmp_path / "corpus", tmp_path / "out", with_phones=True)
+    (timed,) = with_phones.rows
+    assert [w["start_s"] for w in timed["words"]] == [w["start_s"] for w in row["words"]]  # words unchanged
+    have = [w for w in timed["words"] if "phones" in w]
+    assert len(have) >= 4 and with_phones.phone_words == len(have)  # "zorblat" has no dictionary entry
+    for w in have:
+        assert w["phones"][0]["start_s"] == w["start_s"] and w["phones"][-1]["end_s"] == w["end_s"]
+        assert all(a["end_s"] == b["start_s"] for a, b in zip(w["phones"], w["phones"][1:]))
+    cat = next(w for w in have if w["label"] == "mat")
+    assert [p["label"] for p in cat["phones"]] == ["M", "AE1", "T"]
     assert row["speaker"] == "spk1" and row["transcript"] == text
     assert [w["label"] for w in row["words"]] == text.split()
     starts = [w["start_s"] for w in row["words"]]
     assert starts == sorted(starts) and all(w["end_s"] > w["start_s"] for w in row["words"])
     assert row["words"][-1]["end_s"] <= row["duration_s"] + 0.02
+
+
+def test_silver_phones_take_the_dictionary_pronunciation_they_say_and_stay_inside_their_word():
+    from frametool.training.importers import word_phones
+
+    words = [("the", 0.10, 0.20), ("cat", 0.20, 0.50), ("1984", 0.60, 1.40), ("sat", 1.50, 1.80)]
+    pieces = [(0, "the"), (1, "cat"), (2, "nineteen"), (2, "eighty"), (2, "four"), (3, "sat")]
+    heard = [[("DH", 0.10, 0.14), ("AH", 0.14, 0.20)],
+             [("K", 0.19, 0.27), ("AE", 0.27, 0.42), ("T", 0.42, 0.51)],  # a frame outside its word's span
+             [("N", 0.60, 0.65), ("AY", 0.65, 0.75), ("N", 0.75, 0.80), ("T", 0.80, 0.85), ("IY", 0.85, 0.95),
+              ("N", 0.95, 1.00)],
+             [("EY", 1.00, 1.10), ("T", 1.10, 1.15), ("IY", 1.15, 1.20)],
+             [("F", 1.20, 1.30), ("AO", 1.30, 1.35), ("R", 1.35, 1.40)],
+             [("Z", 1.50, 1.60), ("AE", 1.60, 1.70), ("T", 1.70, 1.80)]]  # says no pronunciation of "sat"
+    the, cat, year, sat = word_phones(words, pieces, heard)
+    assert [p for p, _, _ in the] == ["DH", "AH0"] and the[0][1] == 0.10 and the[-1][2] == 0.20
+    assert [p for p, _, _ in cat] == ["K", "AE1", "T"] and cat[0][1] == 0.20 and cat[-1][2] == 0.50
+    assert [p for p, _, _ in year] == "N AY1 N T IY1 N EY1 T IY0 F AO1 R".split()
+    assert all(a1 == b0 for (_, _, b0), (_, a1, _) in zip(year, year[1:]))
+    assert sat is None
+
+
+def test_phones_flag_needs_the_pocketsphinx_layout(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    result = CliRunner().invoke(app, ["import", str(corpus), "--out", str(tmp_path / "o"), "--phones"])
+    assert result.exit_code == 2 and "--phones goes with --format pocketsphinx" in result.output
 
 
 def test_cli_pocketsphinx_import_names_the_files_it_could_not_use(tmp_path):

