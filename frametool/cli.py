@@ -450,16 +450,29 @@ def synth_scenes(
     duration: float = typer.Option(15.0, help="Seconds per scene."),
     seed: int = typer.Option(0),
     jobs: int = typer.Option(2, help="Processes."),
+    weight: List[str] = typer.Option([], "--weight", help="LABEL=W: how often a label is drawn for an event, relative to the others (default speech=3, music=2.5, the rest 1); repeatable."),
 ) -> None:
     """Mix synthetic sound scenes with exact event labels (speech, music, alarm, siren, knock, chirp)."""
     _check_choice("--split", split, ("train", "dev", "test"))
     if scenes < 1 or duration < 2.0:
         _fail_usage("--scenes must be at least 1 and --duration at least 2 s")
-    from frametool.synth.scenes import SceneConfig, generate_scenes
+    from frametool.synth.scenes import LABELS, SceneConfig, generate_scenes
 
+    weights = dict(SceneConfig.__dataclass_fields__["weights"].default_factory())
+    for item in weight:
+        label, _, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if label not in LABELS or not number >= 0:
+            _fail_usage(f"--weight {item!r}: give LABEL=W with W >= 0 and LABEL one of {', '.join(LABELS)}")
+        weights[label] = number
+    if not any(weights.get(label, 1.0) > 0 for label in LABELS):
+        _fail_usage("--weight: at least one label needs a weight above 0")
     try:
         manifest = generate_scenes(SceneConfig(out, tuple(speech), split=split, scenes=scenes, duration_s=duration,
-                                               seed=seed, jobs=jobs))
+                                               seed=seed, jobs=jobs, weights=weights))
     except FrametoolError as exc:
         _fail_usage(str(exc))
     typer.echo(str(manifest))

@@ -135,6 +135,20 @@ def test_synth_scenes_cli_and_its_errors(tmp_path):
     assert missing.exit_code == 2 and "none.jsonl" in missing.output
     bad = runner.invoke(app, ["synth-scenes", str(tmp_path / "o"), "--speech", "x", "--split", "eval"])
     assert bad.exit_code == 2 and "--split" in bad.output
+    for weight in ("alarm", "alarm=-1", "horn=2", "alarm=x"):
+        wrong = runner.invoke(app, ["synth-scenes", str(tmp_path / "o"), "--speech", "x", "--weight", weight])
+        assert wrong.exit_code == 2 and "--weight" in wrong.output, weight
+
+
+def test_synth_scenes_weights_choose_how_often_each_label_is_drawn(tmp_path):
+    manifest = fake_speech_corpus(tmp_path / "speech")
+    result = CliRunner().invoke(app, ["synth-scenes", str(tmp_path / "o"), "--speech", str(manifest), "--scenes", "8",
+                                      "--duration", "6", "--jobs", "1", "--weight", "speech=0", "--weight", "music=0",
+                                      "--weight", "siren=0", "--weight", "knock=0", "--weight", "chirp=0"])
+    assert result.exit_code == 0, result.output
+    labels = [e[2] for line in (tmp_path / "o" / "manifest.jsonl").read_text().splitlines()
+              for e in json.loads(line)["events"]]
+    assert labels and set(labels) == {"alarm"}
 
 
 def test_rttm_reference_is_the_union_of_turns_inside_the_uem(tmp_path):
@@ -232,6 +246,10 @@ activity = [0.3, 0.5]
     lines2: list[str] = []
     train_events(load_event_recipe(second), log=lines2.append)
     assert any(line == f"started from {best}" for line in lines2)
+    first_decoding = load_event_model(str(best)).config.decoding
+    inherited = [line for line in lines2 if line.startswith("dev checkpoints decoded with the start model's")]
+    assert inherited and str(first_decoding["activity"]) in inherited[0]  # not untuned defaults
+    assert any(line.startswith("kept best") or line.startswith("kept last") for line in lines2)
     recipe.write_text(recipe.read_text().replace('select = "labelled_f1_200ms"', 'select = "auc"'))
     with pytest.raises(UsageError, match="select"):
         load_event_recipe(recipe)

@@ -278,7 +278,7 @@ DECODING_GRID = {"min_gap_s": (0.015, 0.025, 0.035, 0.045, 0.055), "onset_mass":
 
 
 def choose_decoding(model, recordings: list[Recording], fixed: dict, grid: dict = DECODING_GRID, log=print,
-                    select: str = SELECTIONS[0]) -> dict:
+                    select: str = SELECTIONS[0], with_score: bool = False):
     """The decoding thresholds (DecodeConfig fields) with the best dev score (`select`); the model's channels are computed once per file and decoded with every combination of `grid`
     (keys already set in `fixed`, the recipe's [decoding], are kept as they are)."""
     import itertools
@@ -318,7 +318,7 @@ def choose_decoding(model, recordings: list[Recording], fixed: dict, grid: dict 
             best = {**best, "per_label": own}
         best_score = float(np.mean([f1 for f1, _ in label_best.values()])) if label_best else best_score
     log(f"decoding chosen on dev: {best} ({select} = {best_score:.4f})")
-    return best
+    return (best, best_score) if with_score else best
 
 
 def train_events(config: EventTrainConfig, log=print) -> Path:
@@ -341,6 +341,16 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
                                     data_recipe={**config.data_recipe, "train_manifest": config.train_manifest,
                                                  "dev_manifest": config.dev_manifest},
                                     seed=config.seed, name=config.name)
+    if whole:
+        # continuing a whole event model: dev checkpoints are scored with the decoding it was tuned to (the
+        # recipe's [decoding] keys win), not with untuned defaults that would rank checkpoints by how well they
+        # suit those defaults
+        from frametool.model import read_model_folder
+
+        inherited = read_model_folder(config.init_from)[1].get("decoding", {})
+        if list(read_model_folder(config.init_from)[1].get("labels", [])) == labels and inherited:
+            model_config.decoding = {**inherited, **dict(config.decoding)}
+            log(f"dev checkpoints decoded with the start model's settings: {model_config.decoding}")
     model = EventModel(model_config)
     optimiser = start_training(model, config, start, whole, log)
 
@@ -390,8 +400,17 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
     save_event_model(model, out / "last")
     log(f"best step {best_step} (dev {config.select} = {best_score:.4f})")
     if config.choose_decoding and dev:
-        best_model = load_event_model(str(out / "best"))
-        best_model.config.decoding = choose_decoding(best_model, dev, dict(config.decoding),
-                                                     config.decoding_grid or DECODING_GRID, log, config.select)
-        save_event_model(best_model, out / "best")
+        # thresholds tuned on dev for the best checkpoint AND the last one; the better of the two, so tuned,
+        # becomes `best` (the checkpoint score above used fixed thresholds)
+        tuned = []
+        for name in ("best", "last") if best_step != step else ("best",):
+            candidate = load_event_model(str(out / name))
+            log(f"tuning decoding for {name}")
+            candidate.config.decoding, score = choose_decoding(
+                candidate, dev, dict(config.decoding), config.decoding_grid or DECODING_GRID, log, config.select,
+                with_score=True)
+            tuned.append((score, name, candidate))
+        score, name, chosen = max(tuned, key=lambda t: t[0])
+        log(f"kept {name} (tuned dev {config.select} = {score:.4f})")
+        save_event_model(chosen, out / "best")
     return out / "best"
