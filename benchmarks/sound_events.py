@@ -128,8 +128,11 @@ SECTION = "## General sound events (`sound-events`): held-out scenes, speech on 
 
 
 def write_section(path: Path, report: str, args) -> None:
-    body = (f"{SECTION}\n\n`python benchmarks/sound_events.py --model {args.model}` (model trained by "
-            "`recipes/sound-events.toml` on synthetic scenes only; checkpoint and thresholds chosen on dev "
+    from frametool.model import read_model_folder
+
+    recipes = read_model_folder(args.model)[1].get("data_recipe", {}).get("recipes", "recipes/sound-events.toml")
+    body = (f"{SECTION}\n\n`python benchmarks/sound_events.py --model {args.model} --scenes {args.scenes}` "
+            f"(model trained by {recipes} on synthetic scenes only; checkpoints and thresholds chosen on dev "
             "scenes; never tuned on ../shared/eval).\n\n" + report + "\n")
     replace_section(path, SECTION, body)
 
