@@ -31,17 +31,24 @@ class PocketsphinxAligner:
         for word, phones in pronunciations.items():
             self._decoder.add_word(word, " ".join(phones), True)
 
-    def align(self, samples: np.ndarray, words: list[str]) -> list[tuple[float, float]] | None:
-        """Word (start_s, end_s) for `words` (lower-case), or None when pocketsphinx cannot align."""
+    def _decode(self, pcm: bytes) -> None:
+        self._decoder.start_utt()
+        self._decoder.process_raw(pcm, full_utt=True)
+        self._decoder.end_utt()
+
+    def _word_pass(self, samples: np.ndarray, words: list[str]) -> bytes | None:
+        """Force-align `words` (the word-level pass); -> the 16-bit audio it read, or None when it failed."""
         pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes()
         try:
             self._decoder.set_align_text(" ".join(words))
-            self._decoder.start_utt()
-            self._decoder.process_raw(pcm, full_utt=True)
-            self._decoder.end_utt()
+            self._decode(pcm)
         except RuntimeError:
             return None
-        segments = self._decoder.seg() if self._decoder.hyp() is not None else None
+        return pcm if self._decoder.hyp() is not None else None
+
+    def align(self, samples: np.ndarray, words: list[str]) -> list[tuple[float, float]] | None:
+        """Word (start_s, end_s) for `words` (lower-case), or None when pocketsphinx cannot align."""
+        segments = self._decoder.seg() if self._word_pass(samples, words) is not None else None
         if not segments:
             return None
         spans = [(seg.start_frame * self._frame_s, (seg.end_frame + 1) * self._frame_s)
@@ -52,18 +59,12 @@ class PocketsphinxAligner:
     def phones(self, samples: np.ndarray, words: list[str]) -> list[list[tuple[str, float, float]]] | None:
         """Per word its phones (ARPAbet without stress, start_s, end_s) from pocketsphinx's phone-level pass
         after the word alignment of `words`, or None when it cannot align them."""
-        pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes()
+        pcm = self._word_pass(samples, words)
+        if pcm is None:
+            return None
         try:
-            self._decoder.set_align_text(" ".join(words))
-            self._decoder.start_utt()
-            self._decoder.process_raw(pcm, full_utt=True)
-            self._decoder.end_utt()
-            if self._decoder.hyp() is None:
-                return None
             self._decoder.set_alignment()
-            self._decoder.start_utt()
-            self._decoder.process_raw(pcm, full_utt=True)
-            self._decoder.end_utt()
+            self._decode(pcm)
             alignment = self._decoder.get_alignment()
         except RuntimeError:
             return None
