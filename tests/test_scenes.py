@@ -61,6 +61,10 @@ def test_an_event_is_labelled_where_it_is_heard_not_where_its_swell_begins():
     assert clip_first / RATE < 0.2 and 0.3 < label_first / RATE < 0.45  # (0.1**3 is -60 dB, 0.38**3 is -25 dB)
 
 
+def test_an_empty_clip_has_no_level_and_is_skipped():
+    assert scenes._active_rms(np.zeros(0, dtype=np.float32)) == 0.0
+
+
 def test_noise_stays_below_the_quietest_event():
     rng = np.random.default_rng(0)
     quiet = np.zeros(RATE * 4, dtype=np.float32)

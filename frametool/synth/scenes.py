@@ -121,6 +121,8 @@ def speech_excerpt(source: SpeechSource, samples: np.ndarray, rng: np.random.Gen
 
 
 def _active_rms(x: np.ndarray) -> float:
+    if x.size == 0:
+        return 0.0  # e.g. a speech excerpt whose words lie past the end of its audio
     loud = x[np.abs(x) > 1e-4 * (np.abs(x).max() + 1e-12)]
     return float(np.sqrt(np.mean(loud.astype(np.float64) ** 2))) if loud.size else 0.0
 
