@@ -204,3 +204,28 @@ def test_cli_pocketsphinx_import_names_the_files_it_could_not_use(tmp_path):
     assert result.exit_code == 2
     assert "no usable utterance" in result.output and "bad.wav" in result.output
     assert not (tmp_path / "o" / "manifest.jsonl").exists()
+
+
+def test_split_like_keeps_an_earlier_speaker_split_and_joins_manifests(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    new, old = tmp_path / "new", tmp_path / "old"
+    new.mkdir()
+    old.mkdir()
+    rows = [{"id": f"u{i}", "audio": f"u{i}.wav", "words": []} for i in range(4)]
+    (new / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (old / "train.jsonl").write_text("".join(json.dumps({"id": i}) + "\n" for i in ("u0", "u2", "gone")))
+    (old / "dev.jsonl").write_text(json.dumps({"id": "u3"}) + "\n")
+    script = str(REPO / "recipes" / "split_like.py")
+    subprocess.run([sys.executable, script, str(new / "manifest.jsonl"), str(old)], check=True, capture_output=True)
+    train = [json.loads(line)["id"] for line in (new / "train.jsonl").read_text().splitlines()]
+    dev = [json.loads(line)["id"] for line in (new / "dev.jsonl").read_text().splitlines()]
+    assert train == ["u0", "u2"] and dev == ["u3"]
+    joined = tmp_path / "joined.jsonl"
+    subprocess.run([sys.executable, script, "--join", str(new / "train.jsonl"), str(new / "dev.jsonl"), "--out",
+                    str(joined)], check=True, capture_output=True)
+    audio = [json.loads(line)["audio"] for line in joined.read_text().splitlines()]
+    assert audio == [str((new / f"u{i}.wav").resolve()) for i in (0, 2, 3)]
