@@ -13,13 +13,14 @@ from frametool.errors import UsageError
 class PocketsphinxAligner:
     name = "pocketsphinx"
 
-    def __init__(self) -> None:
+    def __init__(self, **options) -> None:
+        """`options`: pocketsphinx Decoder settings over the defaults (16 kHz, loglevel FATAL)."""
         try:
             from pocketsphinx import Decoder
         except ImportError:
             raise UsageError("--peer pocketsphinx needs the pocketsphinx package "
                              "(pip install 'frametool[bench]')") from None
-        self._decoder = Decoder(samprate=16000, loglevel="FATAL")
+        self._decoder = Decoder(**{"samprate": 16000, "loglevel": "FATAL", **options})
         self._frame_s = 1.0 / float(self._decoder.config["frate"])
 
     def lacks(self, word: str) -> bool:

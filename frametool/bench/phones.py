@@ -126,31 +126,6 @@ def load_phone_utterances(corpus: Path, reference: Path | None) -> list[PhoneUtt
     return out
 
 
-def pocketsphinx_phones(decoder, samples: np.ndarray, words: list[str]) -> list[tuple[str, float]] | None:
-    """pocketsphinx's phones (name, onset_s) for `words` (all in its dictionary), or None if it fails."""
-    pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes()
-    try:
-        decoder.set_align_text(" ".join(words))
-        decoder.start_utt()
-        decoder.process_raw(pcm, full_utt=True)
-        decoder.end_utt()
-        if decoder.hyp() is None:
-            return None
-        decoder.set_alignment()
-        decoder.start_utt()
-        decoder.process_raw(pcm, full_utt=True)
-        decoder.end_utt()
-        alignment = decoder.get_alignment()
-    except RuntimeError:
-        return None
-    if alignment is None:
-        return None
-    frame_s = 1.0 / float(decoder.config["frate"])
-    phones = [(p.name, p.start * frame_s) for word in alignment for p in word
-              if not word.name.startswith(("<", "[")) and p.name.upper() not in ("SIL", "+NSN+", "+SPN+")]
-    return phones or None
-
-
 @dataclass
 class PhoneAccuracyReport:
     systems: dict[str, PhoneResult]
@@ -228,22 +203,20 @@ def run_phone_accuracy(corpus: Path, reference: Path | None, model_name: str, pe
                        for label, t in zip(word.labels, word.start_s)])
     systems = {"frametool": ours}
     if peer == "pocketsphinx":
-        try:
-            from pocketsphinx import Decoder
-        except ImportError:
-            raise UsageError("--peer pocketsphinx needs the pocketsphinx package (pip install 'frametool[bench]')") from None
-        decoder = Decoder(samprate=16000, bestpath=False, loglevel="ERROR")  # (loglevel FATAL crashes its phone pass)
+        from frametool.bench.peers import PocketsphinxAligner
+
+        aligner = PocketsphinxAligner(bestpath=False, loglevel="ERROR")  # (loglevel FATAL crashes its phone pass)
         theirs = PhoneResult()
         for utt in utterances:
             words = [w for t in utt.tokens for w in t.spoken]
             for word, pron in zip(words, pronouncer.tokens([_Spoken(w) for w in words])):
-                if decoder.lookup_word(word) is None and pron:
-                    decoder.add_word(word, " ".join(fold(p) for p in pron), True)
+                if aligner.lacks(word) and pron:
+                    aligner.add_words({word: [fold(p) for p in pron]})
             began = time.perf_counter()
-            got = pocketsphinx_phones(decoder, utt.samples, words) \
-                if all(decoder.lookup_word(w) is not None for w in words) else None
+            timed = aligner.phones(utt.samples, words) if not any(aligner.lacks(w) for w in words) else None
+            got = [(label, start) for word in timed for label, start, _ in word] if timed else None
             theirs.wall_s += time.perf_counter() - began
-            theirs.add(utt, got)
+            theirs.add(utt, got or None)
         systems[peer] = theirs
     totals: dict[str, int] = {}
     for utt in utterances:
