@@ -347,8 +347,9 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
         # suit those defaults
         from frametool.model import read_model_folder
 
-        inherited = read_model_folder(config.init_from)[1].get("decoding", {})
-        if list(read_model_folder(config.init_from)[1].get("labels", [])) == labels and inherited:
+        start_config = read_model_folder(config.init_from)[1]
+        inherited = start_config.get("decoding", {})
+        if list(start_config.get("labels", [])) == labels and inherited:
             model_config.decoding = {**inherited, **dict(config.decoding)}
             log(f"dev checkpoints decoded with the start model's settings: {model_config.decoding}")
     model = EventModel(model_config)
