@@ -312,6 +312,48 @@ threads = 1
     assert len(losses) == 2 and losses[1] < losses[0] - 1.0  # the onset NLL falls between the evaluations
 
 
+
+def test_zero_steps_only_chooses_the_decoding_of_the_start_model(tmp_path):
+    """steps = 0: the start model's weights are kept as they are; only its thresholds are chosen on dev, over
+    the recipe's grid."""
+    from safetensors.torch import load_file
+
+    from frametool.training.event_import import import_event_corpus, write_event_import
+    from frametool.training.events_train import load_event_recipe, train_events
+
+    write_scene_corpus(tmp_path / "corpus", 3)
+    written = write_event_import(import_event_corpus(tmp_path / "corpus", "events-tsv"), tmp_path / "data",
+                                 dev_files=1, seed=0)
+    start = tmp_path / "start"
+    save_event_model(toy_model(window_s=1.0), start)
+    recipe = tmp_path / "r.toml"
+    body = f"""[train]
+task = "events"
+train_manifest = "{written['train.jsonl']}"
+dev_manifest = "{written['dev.jsonl']}"
+out_dir = "{tmp_path / 'run'}"
+init_from = "{start}"
+steps = 0
+window_s = 1.0
+threads = 1
+[decoding_grid]
+min_gap_s = [0.05, 2.5]
+onset_mass = [0.5]
+activity = [0.5]
+"""
+    recipe.write_text(body)
+    lines: list[str] = []
+    best = train_events(load_event_recipe(recipe), log=lines.append)
+    assert not any(line.startswith("step ") for line in lines)  # nothing trained
+    before, after = load_file(str(start / "model.safetensors")), load_file(str(best / "model.safetensors"))
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    chosen = load_event_model(str(best)).config.decoding
+    assert chosen["min_gap_s"] in (0.05, 2.5) and chosen["onset_mass"] == 0.5
+    recipe.write_text(body.replace(f'init_from = "{start}"\n', ""))
+    with pytest.raises(UsageError, match="needs init_from"):
+        train_events(load_event_recipe(recipe), log=lines.append)
+
+
 # --- the CLI ---------------------------------------------------------------------------------------------
 
 @pytest.fixture()

@@ -6,6 +6,8 @@ left out of every loss), encodes each once and asks the decoder about every labe
 activity by BCE, onsets and offsets by the full Poisson NLL (the count is modelled). Every `eval_every`
 steps the dev files are detected whole (as `frametool events` does) and scored; `out_dir/best` keeps the
 checkpoint with the highest onset F1 at 20 ms minus syllable error rate, `out_dir/last` the latest.
+`steps = 0` with `init_from` an event model trains nothing: only its decoding is chosen again on dev (over
+`[decoding_grid]`), and `out_dir/best` is that model with the chosen thresholds.
 """
 from __future__ import annotations
 
@@ -368,6 +370,12 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
         f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
     running: dict[str, float] = {}
     step = 0
+    if config.steps == 0:
+        if not config.init_from:
+            raise UsageError("steps = 0 (only choose the decoding) needs init_from: the event model to tune")
+        # no training: the start model itself is the checkpoint whose decoding is chosen on dev below
+        best_step = 0
+        save_event_model(model, out / "best")
     for step in range(1, config.steps + 1):
         for group in optimiser.param_groups:
             group["lr"] = lr_at(step - 1)
