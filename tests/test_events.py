@@ -121,6 +121,51 @@ def test_decode_events_ignores_weak_peaks_and_adds_unmarked_activity():
     assert pick_onsets(values[:, 1], dt, DecodeConfig()) == []
 
 
+
+def test_offset_until_quiet_keeps_a_later_sounds_offset_from_stretching_an_event():
+    dt = 0.02
+    grid = FrameGrid(dt, 300)
+    values = _channels(300, [(50, 100)], dt)
+    values[:, 2] = 0.0
+    bump = np.exp(-0.5 * ((np.arange(300) - 200) / 1.0) ** 2)
+    values[:, 2] = bump / (bump.sum() * dt)  # the only offset evidence: 2 s after the sound has stopped
+    loose = decode_events(values, grid, "x", DecodeConfig(min_gap_s=0.2, max_duration_s=30.0))
+    assert loose == []  # stretched to frame 200 its mean activity falls below the threshold: lost
+    tight = decode_events(values, grid, "x", DecodeConfig(min_gap_s=0.2, max_duration_s=30.0, offset_until_quiet=True))
+    assert len(tight) == 1 and abs(tight[0].start_s - grid.center_s(50)) < 1e-9
+    assert abs(tight[0].end_s - grid.center_s(100)) <= dt + 1e-9 and tight[0].confidence > 0.9
+
+
+
+def test_onset_first_starts_an_event_at_its_first_beep_not_its_loudest():
+    dt = 0.02
+    k = np.arange(200)
+    onset = np.zeros(200)
+    for centre, mass in ((20, 1.0), (60, 0.6), (75, 1.5)):  # an earlier event; then a soft first beep, a loud one
+        bump = np.exp(-0.5 * ((k - centre) / 1.0) ** 2)
+        onset += mass * bump / (bump.sum() * dt)
+    loudest = pick_onsets(onset, dt, DecodeConfig(min_gap_s=0.5, onset_mass=0.5))
+    assert loudest == [20, 75]  # 60 is shut out by the louder peak 15 frames later
+    first = pick_onsets(onset, dt, DecodeConfig(min_gap_s=0.5, onset_mass=0.5, onset_first=True))
+    assert first == [20, 60]
+    # never closer than min_gap_s to the onset before it, and never to a peak without enough mass
+    assert pick_onsets(onset, dt, DecodeConfig(min_gap_s=0.9, onset_mass=0.5, onset_first=True)) == [20, 75]
+    assert pick_onsets(onset, dt, DecodeConfig(min_gap_s=0.5, onset_mass=0.7, onset_first=True)) == [20, 75]
+
+def test_merge_gap_joins_a_sound_with_pauses_into_one_event():
+    dt = 0.02
+    grid = FrameGrid(dt, 300)
+    beeps = [(50, 80), (95, 125), (140, 170), (240, 270)]  # three beeps 0.3 s apart, then one 1.4 s later
+    values = _channels(300, beeps, dt)
+    apart = decode_events(values, grid, "x", DecodeConfig(min_gap_s=0.1))
+    assert len(apart) == 4
+    joined = decode_events(values, grid, "x", DecodeConfig(min_gap_s=0.1, merge_gap_s=0.5))
+    assert len(joined) == 2
+    assert (joined[0].start_s, joined[0].start_ci_s) == (apart[0].start_s, apart[0].start_ci_s)
+    assert (joined[0].end_s, joined[0].end_ci_s) == (apart[2].end_s, apart[2].end_ci_s)
+    assert 0.5 < joined[0].confidence < 0.95  # the pauses count in its mean activity
+    assert joined[1] == apart[3]
+
 def test_exclusive_labels_decode_as_one_stream_and_take_the_likeliest_label():
     dt = 0.005
     grid = FrameGrid(dt, 200)

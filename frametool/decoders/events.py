@@ -3,12 +3,15 @@
 
 1. Onsets: the onset intensity's local maxima, highest first, each taken when the expected number of onsets
    in the frames around it (Δ·Σλ over ±`mass_frames`) reaches `onset_mass`, and at least `min_gap_s` from
-   an onset already taken. A run of activity above `activity` (runs less than `min_gap_s` apart count as
+   an onset already taken (with `onset_first`, each then moves back to the earliest such peak it shut out).
+   A run of activity above `activity` (runs less than `min_gap_s` apart count as
    one) that no onset starts gets one at its start.
 2. Each onset's offset: the offset intensity's strongest frame after it, before the next onset and within
-   `max_duration_s`; where that stretch holds less than `offset_mass` expected offsets, the frame where
+   `max_duration_s` (with `offset_until_quiet`, also before activity has stayed below `activity` for
+   `min_gap_s`); where that stretch holds less than `offset_mass` expected offsets, the frame where
    activity falls below `activity`.
 3. An event is kept when its mean activity (its confidence) reaches `activity`.
+4. Events less than `merge_gap_s` apart become one (the first onset, the last offset, the mean activity).
 Labels that never sound together (`exclusive`, e.g. one bird's syllables) are decoded as one stream: the
 superposition of the labels' Poisson processes has the summed intensity, and the probability that any label
 sounds is the sum of theirs (capped at 1); each event found in that stream takes the label with the highest
@@ -39,6 +42,15 @@ class DecodeConfig:
     offset_mass: float = 0.3
     # the model's labels never sound together (one bird's syllables): decode them as one stream
     exclusive: bool = False
+    # an onset's offset is looked for only until activity has stayed below `activity` for `min_gap_s` (the
+    # event has stopped sounding), so an offset peak of a later sound cannot stretch it over the silence
+    offset_until_quiet: bool = False
+    # events of the label less than this apart (one's offset to the next one's onset) are one event: the first
+    # one's onset, the last one's offset (a sound with pauses, such as an alarm's beeps, is one event)
+    merge_gap_s: float = 0.0
+    # an onset taken (highest first) moves back to the earliest onset peak with enough mass that it shut out
+    # within `min_gap_s` before it: an event starts at its first beep, not at its loudest
+    onset_first: bool = False
 
 
 def _quantiles(weights: np.ndarray, lo: int, q=(0.05, 0.95)) -> tuple[int, int]:
@@ -70,7 +82,29 @@ def pick_onsets(onset: np.ndarray, dt: float, config: DecodeConfig) -> list[int]
             continue
         chosen.append(p)
         taken[p] = True
-    return sorted(chosen)
+    chosen.sort()
+    if config.onset_first:
+        mass = lambda q: csum[min(T, q + w + 1)] - csum[max(0, q - w)]  # noqa: E731
+        qualifying = sorted(int(q) for q in peaks if mass(int(q)) >= config.onset_mass)
+        moved: list[int] = []
+        for p in chosen:
+            floor = moved[-1] + gap if moved else 0
+            earlier = [q for q in qualifying if max(p - gap, floor - 1) < q < p]
+            moved.append(earlier[0] if earlier else p)
+        chosen = moved
+    return chosen
+
+
+def _quiet_from(activity: np.ndarray, frm: int, threshold: float, frames: int) -> int:
+    """The first frame at or after `frm` that starts `frames` consecutive frames below `threshold` (len(activity)
+    when there is none)."""
+    below = np.asarray(activity[frm:]) < threshold
+    if frames <= 1:
+        hit = np.flatnonzero(below)
+        return frm + int(hit[0]) if len(hit) else len(activity)
+    run = np.convolve(below.astype(np.int64), np.ones(frames, dtype=np.int64), mode="valid")
+    hit = np.flatnonzero(run == frames)
+    return frm + int(hit[0]) if len(hit) else len(activity)
 
 
 def decode_events(values: np.ndarray, grid: FrameGrid, label: str, config: DecodeConfig = DecodeConfig()
@@ -98,6 +132,8 @@ def decode_events(values: np.ndarray, grid: FrameGrid, label: str, config: Decod
     previous_end = 0
     for i, start in enumerate(onsets):
         limit = min(T, onsets[i + 1] + 1 if i + 1 < len(onsets) else T, start + max_frames + 1)
+        if config.offset_until_quiet:
+            limit = min(limit, _quiet_from(activity, start + min_frames, config.activity, gap) + 1)
         lo = start + min_frames
         if lo >= limit:
             lo = min(start + 1, T)
@@ -121,7 +157,23 @@ def decode_events(values: np.ndarray, grid: FrameGrid, label: str, config: Decod
         items.append(Item(label, centre(start), centre(end), span(min(ci_on[0], start), max(ci_on[1], start)),
                           span(min(ci_off[0], end), max(ci_off[1], end)), round(confidence, 4)))
         previous_end = end
-    return items
+    return _merged(items, activity, grid, config.merge_gap_s) if config.merge_gap_s > 0 else items
+
+
+def _merged(items: list[Item], activity: np.ndarray, grid: FrameGrid, gap_s: float) -> list[Item]:
+    """Consecutive events less than `gap_s` apart joined: the first onset (and its interval), the last offset
+    (and its interval), the mean activity over the joined span as confidence."""
+    out: list[Item] = []
+    for item in items:
+        if out and item.start_s - out[-1].end_s < gap_s:
+            first = out[-1]
+            end_s, end_ci = (item.end_s, item.end_ci_s) if item.end_s >= first.end_s else (first.end_s, first.end_ci_s)
+            a, b = grid.frame_of(first.start_s), grid.frame_of(end_s)
+            out[-1] = Item(first.label, first.start_s, end_s, first.start_ci_s, end_ci,
+                           round(float(activity[a:b + 1].mean()), 4), first.flags)
+        else:
+            out.append(item)
+    return out
 
 
 def decode_exclusive(values: np.ndarray, grid: FrameGrid, labels: list[str], config: DecodeConfig) -> list[Item]:

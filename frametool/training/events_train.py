@@ -407,7 +407,8 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
             log(f"stopping at {config.max_minutes:g} minutes")
             break
     save_event_model(model, out / "last")
-    log(f"best step {best_step} (dev {config.select} = {best_score:.4f})")
+    log(f"best step {best_step} (dev {config.select} = {best_score:.4f})" if config.steps else
+        "steps = 0: nothing trained, the start model's decoding is chosen again")
     if config.choose_decoding and dev:
         # thresholds tuned on dev for the best checkpoint AND the last one; the better of the two, so tuned,
         # becomes `best` (the checkpoint score above used fixed thresholds)
