@@ -151,7 +151,8 @@ def test_pocketsphinx_import_times_words_of_untimed_speech(tmp_path):
     assert not any("phones" in w for w in row["words"]) and report.phone_words == 0
     with_phones = import_untimed_corpus(tmp_path / "corpus", tmp_path / "out", with_phones=True)
     (timed,) = with_phones.rows
-    assert [w["start_s"] for w in timed["words"]] == [w["start_s"] for w in row["words"]]  # words unchanged
+    # the phone pass searches without pocketsphinx's best-path step, so word times may move a frame or two
+    assert np.allclose([w["start_s"] for w in timed["words"]], [w["start_s"] for w in row["words"]], atol=0.021)
     have = [w for w in timed["words"] if "phones" in w]
     assert len(have) >= 4 and with_phones.phone_words == len(have)  # "zorblat" has no dictionary entry
     for w in have:

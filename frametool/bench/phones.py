@@ -203,9 +203,9 @@ def run_phone_accuracy(corpus: Path, reference: Path | None, model_name: str, pe
                        for label, t in zip(word.labels, word.start_s)])
     systems = {"frametool": ours}
     if peer == "pocketsphinx":
-        from frametool.bench.peers import PocketsphinxAligner
+        from frametool.bench.peers import PHONE_PASS_OPTIONS, PocketsphinxAligner
 
-        aligner = PocketsphinxAligner(bestpath=False, loglevel="ERROR")  # (loglevel FATAL crashes its phone pass)
+        aligner = PocketsphinxAligner(**PHONE_PASS_OPTIONS)
         theirs = PhoneResult()
         for utt in utterances:
             words = [w for t in utt.tokens for w in t.spoken]

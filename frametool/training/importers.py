@@ -184,12 +184,13 @@ def import_untimed_corpus(corpus: Path, out_dir: Path, transcripts: Path | None 
     pocketsphinx (silver), and with `with_phones` each word's phones from pocketsphinx's phone pass where
     they say one of its dictionary pronunciations. `progress(advance)` is optional."""
     from frametool.audio.io import load_audio
-    from frametool.bench.peers import PocketsphinxAligner
+    from frametool.bench.peers import PHONE_PASS_OPTIONS, PocketsphinxAligner
     from frametool.errors import InputError
     from frametool.tasks.corpus import read_transcript
     from frametool.text.arpabet import espeak_arpabet
 
-    aligner = PocketsphinxAligner()
+    # with phones, words and phones come from the decoder settings its phone pass needs
+    aligner = PocketsphinxAligner(**(PHONE_PASS_OPTIONS if with_phones else {}))
     report = ImportReport()
     for item in items if items is not None else discover(str(corpus), transcripts):
         if progress:
