@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from frametool.audio.io import load_audio
+from frametool.bench.accuracy import CI_MARGIN_S
+from frametool.bench.metrics import boundary_stats
 from frametool.model import load_model
 from frametool.tasks.long import LongConfig, align_long, long_config_for
 from frametool.training.data import read_manifest
-
-CI_MARGIN_S = 0.010
 
 
 def parse_setting(text: str) -> dict[str, float]:
@@ -57,10 +57,9 @@ def score(model, entries, audio, setting: dict[str, float]) -> dict[str, float]:
             covered.append((ref >= ci[:, 0] - CI_MARGIN_S) & (ref <= ci[:, 1] + CI_MARGIN_S))
     finally:
         model.config.decoding = decoding
-    err = np.abs(np.concatenate(errors))
-    return {"onsets": int(err.size), "on20": round(100 * float(np.mean(err <= 0.02)), 2),
-            "on50": round(100 * float(np.mean(err <= 0.05)), 2), "on100": round(100 * float(np.mean(err <= 0.1)), 2),
-            "mae_ms": round(1000 * float(err.mean()), 2),
+    stats = boundary_stats(np.concatenate(errors)).as_dict()
+    return {"onsets": stats["count"], "on20": stats["within_20ms"], "on50": stats["within_50ms"],
+            "on100": stats["within_100ms"], "mae_ms": stats["mae_ms"],
             "ci_coverage": round(100 * float(np.concatenate(covered).mean()), 2)}
 
 

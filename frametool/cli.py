@@ -456,9 +456,9 @@ def synth_scenes(
     _check_choice("--split", split, ("train", "dev", "test"))
     if scenes < 1 or duration < 2.0:
         _fail_usage("--scenes must be at least 1 and --duration at least 2 s")
-    from frametool.synth.scenes import LABELS, SceneConfig, generate_scenes
+    from frametool.synth.scenes import DEFAULT_WEIGHTS, LABELS, SceneConfig, generate_scenes
 
-    weights = dict(SceneConfig.__dataclass_fields__["weights"].default_factory())
+    weights = dict(DEFAULT_WEIGHTS)
     for item in weight:
         label, _, value = item.partition("=")
         try:

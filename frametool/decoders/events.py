@@ -71,40 +71,38 @@ def pick_onsets(onset: np.ndarray, dt: float, config: DecodeConfig) -> list[int]
     w = config.mass_frames
     gap = max(1, int(round(config.min_gap_s / dt)))
     peaks = local_maxima(onset)
+    mass = csum[np.minimum(T, peaks + w + 1)] - csum[np.maximum(0, peaks - w)]
+    # peaks are taken in falling order of height, but mass need not fall with height: every peak is looked at
+    qualifying = peaks[mass >= config.onset_mass]
     chosen: list[int] = []
     taken = np.zeros(T, dtype=bool)
-    for p in peaks[np.argsort(-onset[peaks], kind="stable")]:
+    for p in qualifying[np.argsort(-onset[qualifying], kind="stable")]:
         p = int(p)
-        mass = csum[min(T, p + w + 1)] - csum[max(0, p - w)]
-        if mass < config.onset_mass:
-            continue  # peaks are in falling order of height, but mass need not be: keep looking
         if taken[max(0, p - gap + 1):p + gap].any():
             continue
         chosen.append(p)
         taken[p] = True
     chosen.sort()
     if config.onset_first:
-        mass = lambda q: csum[min(T, q + w + 1)] - csum[max(0, q - w)]  # noqa: E731
-        qualifying = sorted(int(q) for q in peaks if mass(int(q)) >= config.onset_mass)
         moved: list[int] = []
         for p in chosen:
             floor = moved[-1] + gap if moved else 0
-            earlier = [q for q in qualifying if max(p - gap, floor - 1) < q < p]
-            moved.append(earlier[0] if earlier else p)
+            k = int(np.searchsorted(qualifying, max(p - gap, floor - 1), side="right"))  # first peak past both
+            moved.append(int(qualifying[k]) if k < len(qualifying) and qualifying[k] < p else p)
         chosen = moved
     return chosen
 
 
-def _quiet_from(activity: np.ndarray, frm: int, threshold: float, frames: int) -> int:
-    """The first frame at or after `frm` that starts `frames` consecutive frames below `threshold` (len(activity)
-    when there is none)."""
-    below = np.asarray(activity[frm:]) < threshold
-    if frames <= 1:
-        hit = np.flatnonzero(below)
-        return frm + int(hit[0]) if len(hit) else len(activity)
-    run = np.convolve(below.astype(np.int64), np.ones(frames, dtype=np.int64), mode="valid")
-    hit = np.flatnonzero(run == frames)
-    return frm + int(hit[0]) if len(hit) else len(activity)
+def _quiet_starts(activity: np.ndarray, threshold: float, frames: int) -> np.ndarray:
+    """(T + 1,): for every frame k, the first frame at or after k that starts `frames` consecutive frames below
+    `threshold` (T when there is none)."""
+    T = len(activity)
+    below = np.concatenate([[0], np.cumsum(np.asarray(activity) < threshold)])
+    starts = np.full(T + 1, T, dtype=np.int64)
+    k = np.arange(max(0, T - frames + 1))
+    hits = k[below[k + frames] - below[k] == frames]
+    starts[hits] = hits
+    return np.minimum.accumulate(starts[::-1])[::-1]
 
 
 def decode_events(values: np.ndarray, grid: FrameGrid, label: str, config: DecodeConfig = DecodeConfig()
@@ -128,12 +126,13 @@ def decode_events(values: np.ndarray, grid: FrameGrid, label: str, config: Decod
     onsets.sort()
     max_frames = max(min_frames, int(round(config.max_duration_s / dt)))
     ocsum = np.concatenate([[0.0], np.cumsum(offset) * dt])
+    quiet_from = _quiet_starts(activity, config.activity, gap) if config.offset_until_quiet else None
     items: list[Item] = []
     previous_end = 0
     for i, start in enumerate(onsets):
         limit = min(T, onsets[i + 1] + 1 if i + 1 < len(onsets) else T, start + max_frames + 1)
-        if config.offset_until_quiet:
-            limit = min(limit, _quiet_from(activity, start + min_frames, config.activity, gap) + 1)
+        if quiet_from is not None:
+            limit = min(limit, int(quiet_from[min(T, start + min_frames)]) + 1)
         lo = start + min_frames
         if lo >= limit:
             lo = min(start + 1, T)

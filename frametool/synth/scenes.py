@@ -36,6 +36,10 @@ LABELS = ("speech", "music") + GENERATED
 _SPLIT_SEED = {"train": 0, "dev": 1, "test": 2}
 
 
+# how often each label is drawn for an event, relative to the others; labels not named here weigh 1
+DEFAULT_WEIGHTS = {"speech": 3.0, "music": 2.5}
+
+
 @dataclass(frozen=True)
 class SceneConfig:
     out_dir: Path
@@ -55,7 +59,7 @@ class SceneConfig:
     level_db: tuple[float, float] = (-8.0, 2.0)  # the other labels
     snr_db: tuple[float, float] = (6.0, 35.0)  # background noise below the quietest event's active level
     jobs: int = 2
-    weights: dict = field(default_factory=lambda: {"speech": 3.0, "music": 2.5})  # others 1
+    weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))  # how often each label is drawn
 
 
 @dataclass(frozen=True)

@@ -329,13 +329,21 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
     torch.manual_seed(config.seed)
     rng, np_rng = random.Random(config.seed), np.random.default_rng(config.seed)
     torch.set_num_threads(config.threads)
-    train = load_recordings(Path(config.train_manifest))
+    if config.steps == 0 and not config.init_from:
+        raise UsageError("steps = 0 (only choose the decoding) needs init_from: the event model to tune")
+    from frametool.model import read_model_folder
+
+    start_config = read_model_folder(config.init_from)[1] if config.init_from else {}
+    # steps = 0 trains nothing, so the training recordings are not read
+    train = load_recordings(Path(config.train_manifest)) if config.steps else []
     dev = load_recordings(Path(config.dev_manifest))
-    if not train:
+    if config.steps and not train:
         raise UsageError(f"training manifest {config.train_manifest} has no recordings")
-    labels = list(config.labels) or sorted({lab for rec in train for _, _, lab in rec.events})
-    weights = np.array([sum(b - a for a, b in rec.regions) for rec in train])
-    weights = weights / weights.sum()
+    labels = list(config.labels) or (sorted({lab for rec in train for _, _, lab in rec.events}) if train
+                                     else list(start_config.get("labels", [])))
+    if train:
+        weights = np.array([sum(b - a for a, b in rec.regions) for rec in train])
+        weights = weights / weights.sum()
     backbone, start, whole = start_from(config.init_from) if config.init_from else (None, None, False)
     model_config = EventModelConfig(backbone_config=backbone or config.backbone, labels=tuple(labels),
                                     conditioning=config.conditioning,
@@ -347,9 +355,6 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
         # continuing a whole event model: dev checkpoints are scored with the decoding it was tuned to (the
         # recipe's [decoding] keys win), not with untuned defaults that would rank checkpoints by how well they
         # suit those defaults
-        from frametool.model import read_model_folder
-
-        start_config = read_model_folder(config.init_from)[1]
         inherited = start_config.get("decoding", {})
         if list(start_config.get("labels", [])) == labels and inherited:
             model_config.decoding = {**inherited, **dict(config.decoding)}
@@ -370,10 +375,7 @@ def train_events(config: EventTrainConfig, log=print) -> Path:
         f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
     running: dict[str, float] = {}
     step = 0
-    if config.steps == 0:
-        if not config.init_from:
-            raise UsageError("steps = 0 (only choose the decoding) needs init_from: the event model to tune")
-        # no training: the start model itself is the checkpoint whose decoding is chosen on dev below
+    if config.steps == 0:  # no training: the start model itself is the checkpoint whose decoding is chosen below
         best_step = 0
         save_event_model(model, out / "best")
     for step in range(1, config.steps + 1):
