@@ -25,7 +25,6 @@ import json
 import random
 from pathlib import Path
 
-from frametool.bench.peers import PocketsphinxAligner
 from frametool.tasks.corpus import discover, read_transcript
 from frametool.training.importers import _speaker_of
 
@@ -44,16 +43,25 @@ def rows(path: Path) -> list[dict]:
     return out
 
 
-def in_dictionary_clips(clips: Path) -> tuple[set[str], set[str]]:
-    """(file names, speakers) of the clips whose spoken words are all in pocketsphinx's dictionary."""
-    aligner = PocketsphinxAligner()
+def in_dictionary_clips(clips: Path, lacks) -> tuple[set[str], set[str]]:
+    """(file names, speakers) of the clips none of whose spoken words `lacks(word)` is true of (pocketsphinx's
+    dictionary lacks it)."""
     names, speakers = set(), set()
     for item in discover(str(clips)):
         words = [w for token in read_transcript(item) for w in token.spoken]
-        if not any(aligner.lacks(w) for w in words):
+        if not any(lacks(w) for w in words):
             names.add(Path(item.audio).name)
             speakers.add(_speaker_of(item.relative))
     return names, speakers
+
+
+def split(everything: list[dict], speakers: set[str], count: int = DEV_SPEAKERS,
+          seed: int = SEED) -> tuple[list[dict], list[dict], set[str]]:
+    """(training rows, dev rows, dev speakers): `count` of `speakers` drawn with `seed` as `frametool import
+    --dev-speakers` draws them (random.Random(seed).sample of the sorted speakers)."""
+    held = set(random.Random(seed).sample(sorted(speakers), count))
+    return ([r for r in everything if r["speaker"] not in held], [r for r in everything if r["speaker"] in held],
+            held)
 
 
 def write(path: Path, kept: list[dict]) -> None:
@@ -71,12 +79,11 @@ def main() -> None:
     args = parser.parse_args()
     if (args.synthetic_dev is None) != (args.dev_w is None):
         parser.error("--synthetic-dev and --dev-w go together")
-    names, speakers = in_dictionary_clips(args.clips)
-    held = set(random.Random(SEED).sample(sorted(speakers), DEV_SPEAKERS))
-    everything = rows(args.import_dir / "manifest.jsonl")
+    from frametool.bench.peers import PocketsphinxAligner
+
+    names, speakers = in_dictionary_clips(args.clips, PocketsphinxAligner().lacks)
+    train, dev, held = split(rows(args.import_dir / "manifest.jsonl"), speakers)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    train = [r for r in everything if r["speaker"] not in held]
-    dev = [r for r in everything if r["speaker"] in held]
     write(args.out_dir / "train.jsonl", train)
     write(args.out_dir / "dev.jsonl", dev)
     (args.out_dir / "dev_speakers.txt").write_text("".join(s + "\n" for s in sorted(held)), encoding="utf-8")

@@ -230,3 +230,25 @@ def test_split_like_keeps_an_earlier_speaker_split_and_joins_manifests(tmp_path)
                     str(joined)], check=True, capture_output=True)
     audio = [json.loads(line)["audio"] for line in joined.read_text().splitlines()]
     assert audio == [str((new / f"u{i}.wav").resolve()) for i in (0, 2, 3)]
+
+
+def test_real_speaker_split_draws_dev_speakers_from_the_in_dictionary_clips(tmp_path):
+    import importlib.util
+    import random
+
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("real_speaker_split", REPO / "recipes" / "real_speaker_split.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    corpus = tmp_path / "clips"
+    for speaker, text in [("11", "a cat sat"), ("12", "the dog ran"), ("13", "a zyzzyva sat"), ("14", "the cat ran")]:
+        (corpus / speaker).mkdir(parents=True)
+        sf.write(corpus / speaker / f"{speaker}-1-0000.wav", np.zeros(1600, dtype=np.float32), 16000)
+        (corpus / speaker / f"{speaker}-1-0000.lab").write_text(text)
+    names, speakers = module.in_dictionary_clips(corpus, lambda word: word == "zyzzyva")
+    assert speakers == {"11", "12", "14"} and "13-1-0000.wav" not in names and len(names) == 3
+    everything = [{"id": f"u{s}", "speaker": s, "words": []} for s in ("11", "12", "13", "14")]
+    train, dev, held = module.split(everything, speakers, count=2, seed=3)
+    assert held == set(random.Random(3).sample(["11", "12", "14"], 2)) and "13" not in held
+    assert {r["speaker"] for r in dev} == held and {r["speaker"] for r in train} == {"11", "12", "13", "14"} - held
