@@ -67,3 +67,37 @@ def test_ctc_weight_without_a_ctc_head_is_refused(tmp_path):
                       f'out_dir = "{tmp_path / "run"}"\nctc_weight = 0.3\n[backbone]\nd_model = 32\nn_heads = 2\n')
     with pytest.raises(UsageError, match="ctc = true"):
         train(load_recipe(recipe), log=lambda line: None)
+
+
+def test_a_warm_start_keeps_the_start_models_word_decoding_unless_the_recipe_sets_one(tmp_path):
+    import json
+
+    from frametool.model import load_model
+    from frametool.training.train import load_recipe, train
+
+    noise_manifest(tmp_path, 4)
+    head = (f'[train]\ntrain_manifest = "{tmp_path / "manifest.jsonl"}"\n'
+            f'dev_manifest = "{tmp_path / "manifest.jsonl"}"\nsteps = 1\neval_every = 1\nsave_every = 1\n'
+            'device = "cpu"\n')
+    body = '[backbone]\nd_model = 32\nn_heads = 2\nenc_layers = 1\ndec_layers = 1\nctc = true\n'
+    first = tmp_path / "first.toml"
+    first.write_text(head + f'out_dir = "{tmp_path / "a"}"\n' + body + '[decoding]\nprior_slope = 77.0\n')
+    start = train(load_recipe(first), log=lambda line: None)
+    assert load_model(str(start)).config.decoding == {"prior_slope": 77.0}
+    lines = []
+    second = tmp_path / "second.toml"
+    second.write_text(head + f'out_dir = "{tmp_path / "b"}"\ninit_from = "{start}"\n' + body)
+    kept = train(load_recipe(second), log=lines.append)
+    assert json.loads((kept / "config.json").read_text())["decoding"] == {"prior_slope": 77.0}
+    assert any("word decoding of" in line for line in lines)
+    third = tmp_path / "third.toml"
+    third.write_text(head + f'out_dir = "{tmp_path / "c"}"\ninit_from = "{start}"\n' + body
+                     + '[decoding]\nprior_slope = 5.0\nci_pad_s = 0.01\n')
+    assert load_model(str(train(load_recipe(third), log=lambda line: None))).config.decoding == \
+        {"prior_slope": 5.0, "ci_pad_s": 0.01}
+    bad = tmp_path / "bad.toml"
+    bad.write_text(head + f'out_dir = "{tmp_path / "d"}"\n' + body + '[decoding]\nprior_slop = 5.0\n')
+    from frametool.errors import UsageError
+
+    with pytest.raises(UsageError, match="prior_slop"):
+        load_recipe(bad)

@@ -63,6 +63,9 @@ class TrainConfig:
     encoder_lr_scale: float = 1.0  # learning rate of the Whisper encoder's parameters / lr
     data_recipe: dict = field(default_factory=dict)
     feature_augment: dict = field(default_factory=dict)  # FeatureAugment fields ([feature_augment] table)
+    # word decoding (LongConfig fields and ci_pad_s, the [decoding] table) that dev scoring uses and the saved
+    # model's config.json keeps; empty: init_from's own, so checkpoints are picked as they will be decoded
+    decoding: dict = field(default_factory=dict)
     # speed perturbation: this share of the training utterances is played faster or slower by a factor drawn
     # from [low, high] (pitch and tempo together, as a resampled recording; word times scaled with it)
     speed_perturb: tuple[float, ...] = ()
@@ -147,7 +150,8 @@ def resolve_recipe_paths(flat: dict, base: Path, keys: tuple[str, ...]) -> None:
 def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
     raw = read_recipe(path)
     flat = {**raw.get("train", {}), "backbone": raw.get("backbone", {}), "data_recipe": raw.get("data", {}),
-            "feature_augment": raw.get("feature_augment", {}), "encoder_init": raw.get("encoder_init", {})}
+            "feature_augment": raw.get("feature_augment", {}), "encoder_init": raw.get("encoder_init", {}),
+            "decoding": raw.get("decoding", {})}
     apply_overrides(flat, overrides)
     known = {f.name for f in fields(TrainConfig)}
     unknown = set(flat) - known
@@ -162,6 +166,12 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
         flat["extra_manifests"] = [m for m in flat["extra_manifests"].split(",") if m]
     flat["extra_manifests"] = tuple(str((base / m).resolve()) if not Path(m).is_absolute() else m
                                     for m in flat.get("extra_manifests", ()))
+    from frametool.tasks.long import LongConfig
+
+    decoding_keys = {f.name for f in fields(LongConfig)} | {"ci_pad_s"}
+    if set(flat["decoding"]) - decoding_keys:
+        raise UsageError(f"recipe {path}: [decoding] keys {sorted(set(flat['decoding']) - decoding_keys)} are "
+                         f"not among {', '.join(sorted(decoding_keys))}")
     try:
         FeatureAugment(**flat["feature_augment"])
         return TrainConfig(**flat)
@@ -275,12 +285,23 @@ def train(config: TrainConfig, log=print) -> Path:
     if config.init_from:
         from frametool.model import load_model
 
-        missing, unexpected, reshaped = warm_start(model, load_model(config.init_from).state_dict())
+        start = load_model(config.init_from)
+        missing, unexpected, reshaped = warm_start(model, start.state_dict())
         log(f"warm start from {config.init_from}; new parameters: {_names(missing)}; unused: {_names(unexpected)}"
             + (f"; new shape, not copied: {_names(reshaped)}" if reshaped else ""))
-        grown = identity_init_new_layers(model, missing)
+        # layers the pretrained encoder fills below are not new
+        grown = identity_init_new_layers(model, [m for m in missing if not (config.encoder_init and
+                                                                             m.startswith("backbone.whisper."))])
         if grown:
             log(f"new transformer layers start as the identity: {grown}")
+        if not config.decoding and start.config.decoding:
+            model_config.decoding = dict(start.config.decoding)
+            log(f"word decoding of {config.init_from} kept for dev scoring and the saved model: "
+                f"{model_config.decoding}")
+        del start
+    if config.decoding:
+        model_config.decoding = dict(config.decoding)
+        log(f"word decoding from the recipe for dev scoring and the saved model: {model_config.decoding}")
     if config.encoder_init:
         from frametool.training.pretrained import init_whisper
 
