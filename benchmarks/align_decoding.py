@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +25,14 @@ from frametool.audio.io import load_audio
 from frametool.bench.accuracy import CI_MARGIN_S
 from frametool.bench.metrics import boundary_stats
 from frametool.model import load_model
-from frametool.tasks.long import LongConfig, align_long, long_config_for
+from frametool.tasks.long import align_long, decoding_keys, long_config_for
 from frametool.training.data import read_manifest
 
 
 def parse_setting(text: str) -> dict[str, float]:
     """'prior_slope=100,prior_halfwidth_s=0.05' -> {name: value}, names checked against LongConfig (and
     ci_pad_s)."""
-    known = {f.name: f.type for f in fields(LongConfig)} | {"ci_pad_s": "float"}
+    known = decoding_keys()
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, value = part.partition("=")

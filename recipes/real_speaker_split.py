@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from pathlib import Path
 
 from frametool.tasks.corpus import discover, read_transcript
-from frametool.training.importers import _speaker_of
+from frametool.training.importers import _speaker_of, held_out
 
 DEV_SPEAKERS = 40
 SEED = 3
@@ -58,8 +57,8 @@ def in_dictionary_clips(clips: Path, lacks) -> tuple[set[str], set[str]]:
 def split(everything: list[dict], speakers: set[str], count: int = DEV_SPEAKERS,
           seed: int = SEED) -> tuple[list[dict], list[dict], set[str]]:
     """(training rows, dev rows, dev speakers): `count` of `speakers` drawn with `seed` as `frametool import
-    --dev-speakers` draws them (random.Random(seed).sample of the sorted speakers)."""
-    held = set(random.Random(seed).sample(sorted(speakers), count))
+    --dev-speakers` draws them."""
+    held = held_out(speakers, count, seed)
     return ([r for r in everything if r["speaker"] not in held], [r for r in everything if r["speaker"] in held],
             held)
 

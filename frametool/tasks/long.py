@@ -56,6 +56,14 @@ class LongConfig:
     prior_shift_off_s: float = 0.015
 
 
+def decoding_keys() -> set[str]:
+    """The word-decoding settings a model's config.json `decoding` may hold: LongConfig's fields and `ci_pad_s`
+    (the credible intervals' widening, read by tasks/align.py)."""
+    from dataclasses import fields
+
+    return {f.name for f in fields(LongConfig)} | {"ci_pad_s"}
+
+
 def long_config_for(model) -> LongConfig:
     """LongConfig with the decoding settings the model's config.json measured for it."""
     from dataclasses import fields

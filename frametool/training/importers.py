@@ -278,6 +278,11 @@ def import_librispeech(corpus: Path, out_dir: Path, set_name: str | None = None)
     return report
 
 
+def held_out(groups, count: int, seed: int) -> set[str]:
+    """The `count` groups (speakers, recordings) that `write_import` holds out for dev with `seed`."""
+    return set(random.Random(seed).sample(sorted(groups), count))
+
+
 def write_import(report, out_dir: Path, dev_count: int = 0, seed: int = 0, group: str = "speaker",
                  flag: str = "--dev-speakers") -> dict[str, Path]:
     """manifest.jsonl (all of `report.rows`); with `dev_count`, also train.jsonl and dev.jsonl split by the
@@ -302,7 +307,7 @@ def write_import(report, out_dir: Path, dev_count: int = 0, seed: int = 0, group
     lines = lambda rows: "".join(json.dumps(r) + "\n" for r in rows)  # noqa: E731
     put("manifest.jsonl", lines(report.rows))
     if dev_count:
-        held = set(random.Random(seed).sample(groups, dev_count))
+        held = held_out(groups, dev_count, seed)
         put("train.jsonl", lines([r for r in report.rows if r[group] not in held]))
         put("dev.jsonl", lines([r for r in report.rows if r[group] in held]))
     if report.failures:

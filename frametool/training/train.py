@@ -166,12 +166,11 @@ def load_recipe(path: Path, overrides: list[str] = ()) -> TrainConfig:
         flat["extra_manifests"] = [m for m in flat["extra_manifests"].split(",") if m]
     flat["extra_manifests"] = tuple(str((base / m).resolve()) if not Path(m).is_absolute() else m
                                     for m in flat.get("extra_manifests", ()))
-    from frametool.tasks.long import LongConfig
+    from frametool.tasks.long import decoding_keys
 
-    decoding_keys = {f.name for f in fields(LongConfig)} | {"ci_pad_s"}
-    if set(flat["decoding"]) - decoding_keys:
-        raise UsageError(f"recipe {path}: [decoding] keys {sorted(set(flat['decoding']) - decoding_keys)} are "
-                         f"not among {', '.join(sorted(decoding_keys))}")
+    if set(flat["decoding"]) - decoding_keys():
+        raise UsageError(f"recipe {path}: [decoding] keys {sorted(set(flat['decoding']) - decoding_keys())} are "
+                         f"not among {', '.join(sorted(decoding_keys()))}")
     try:
         FeatureAugment(**flat["feature_augment"])
         return TrainConfig(**flat)
