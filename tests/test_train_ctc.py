@@ -101,3 +101,40 @@ def test_a_warm_start_keeps_the_start_models_word_decoding_unless_the_recipe_set
 
     with pytest.raises(UsageError, match="prior_slop"):
         load_recipe(bad)
+
+
+def test_select_ranks_dev_scores_by_the_chosen_tolerance_then_the_lower_mae(tmp_path):
+    from frametool.errors import UsageError
+    from frametool.training.train import load_recipe, selection_score
+
+    def scores(w20, w50, mae):
+        return {"onset": {"within_20ms": w20, "within_50ms": w50, "mae_ms": mae}}
+
+    a, b, c = scores(84.0, 95.0, 14.0), scores(83.0, 96.0, 15.0), scores(83.0, 96.0, 13.5)
+    assert selection_score(a) > selection_score(b)  # default: within 20 ms
+    assert selection_score(b, "within_50ms") > selection_score(a, "within_50ms")
+    assert selection_score(c, "within_50ms") > selection_score(b, "within_50ms")  # a tie goes to the lower MAE
+    assert selection_score(c, "mae_ms") > selection_score(a, "mae_ms") > selection_score(b, "mae_ms")
+    (tmp_path / "m.jsonl").write_text("")
+    head = f'[train]\ntrain_manifest = "{tmp_path / "m.jsonl"}"\ndev_manifest = "{tmp_path / "m.jsonl"}"\n'
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text(head + 'out_dir = "run"\nselect = "within_50ms"\n')
+    assert load_recipe(good).select == "within_50ms"
+    bad.write_text(head + 'out_dir = "run"\nselect = "within_30ms"\n')
+    with pytest.raises(UsageError, match="select must be one of"):
+        load_recipe(bad)
+
+
+def test_training_picks_best_by_the_recipes_select(tmp_path):
+    from frametool.training.train import load_recipe, train
+
+    noise_manifest(tmp_path, 4)
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[train]\ntrain_manifest = "{tmp_path / "manifest.jsonl"}"\n'
+                      f'dev_manifest = "{tmp_path / "manifest.jsonl"}"\nout_dir = "{tmp_path / "run"}"\n'
+                      'steps = 2\neval_every = 1\nsave_every = 2\nselect = "mae_ms"\ndevice = "cpu"\n'
+                      '[backbone]\nd_model = 32\nn_heads = 2\nenc_layers = 1\ndec_layers = 1\nctc = true\n')
+    lines = []
+    best = train(load_recipe(recipe), log=lines.append)
+    assert (best / "config.json").is_file()
+    assert any(line.startswith("new best mae_ms") for line in lines)
