@@ -235,10 +235,27 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu") -> FrameM
     return model.to(target)
 
 
-def bundle(source: str, name: str = DEFAULT_MODEL, windows: bool = True) -> Path:
+def carry_phone_head(model: FrameModel, source: str) -> None:
+    """Give `model` the phone head (weights and config.json `phone_head`) of model `source`, unchanged: a word
+    model trained on from a model with a phone head comes out without one, and the phone head reads states of
+    the same width. Whether it still holds up on the new states is for the phone dev sets to say."""
+    other = load_model(source)
+    if not other.has_phones:
+        raise ModelError(f"model {source!r} has no phone head to carry over")
+    if model.config.backbone != other.config.backbone or \
+            model.backbone.config.d_model != other.backbone.config.d_model:
+        raise ModelError(f"model {source!r}'s phone head reads {other.config.backbone} states of width "
+                         f"{other.backbone.config.d_model}; this model's are {model.config.backbone} of width "
+                         f"{model.backbone.config.d_model}")
+    model.config.phone_head = dict(other.config.phone_head)
+    model.phone_head = other.phone_head
+
+
+def bundle(source: str, name: str = DEFAULT_MODEL, windows: bool = True, phones_from: str | None = None) -> Path:
     """Copy a trained model into the package (float16 weights) as bundled model `name`.
     `windows=False` drops the CTC head, so long recordings are refused rather than split and aligned
-    (for a model whose long-recording alignment has not held up on held-out long recordings)."""
+    (for a model whose long-recording alignment has not held up on held-out long recordings).
+    `phones_from`: a model whose phone head the bundled model takes (carry_phone_head)."""
     from frametool.tasks.events import is_event_model, load_event_model, save_event_model
 
     if is_event_model(resolve_model_dir(source)):
@@ -248,6 +265,8 @@ def bundle(source: str, name: str = DEFAULT_MODEL, windows: bool = True) -> Path
         return BUNDLED_DIR / name
     model = load_model(source)
     model.config.name = name
+    if phones_from:
+        carry_phone_head(model, phones_from)
     if not windows and model.backbone.config.audio_encoder == "whisper":
         raise ModelError("a model on a Whisper encoder keeps its CTC head: it reads at most 30 s at once, so "
                          "every recording goes through the windows")
@@ -262,11 +281,14 @@ def bundle(source: str, name: str = DEFAULT_MODEL, windows: bool = True) -> Path
     return target
 
 
-if __name__ == "__main__":  # python -m frametool.model bundle RUN_DIR/best [NAME] [--no-windows]
-    import sys
+if __name__ == "__main__":  # python -m frametool.model bundle RUN_DIR/best [NAME] [--no-windows] [--phones-from M]
+    import argparse
 
-    args = [a for a in sys.argv[1:] if a != "--no-windows"]
-    if len(args) >= 2 and args[0] == "bundle":
-        print(bundle(args[1], *args[2:3], windows="--no-windows" not in sys.argv))
-    else:
-        sys.exit("usage: python -m frametool.model bundle MODEL_DIR [NAME] [--no-windows]")
+    parser = argparse.ArgumentParser(prog="python -m frametool.model")
+    parser.add_argument("command", choices=["bundle"])
+    parser.add_argument("model_dir")
+    parser.add_argument("name", nargs="?", default=DEFAULT_MODEL)
+    parser.add_argument("--no-windows", action="store_true")
+    parser.add_argument("--phones-from", default=None, help="a model whose phone head the bundled model takes")
+    args = parser.parse_args()
+    print(bundle(args.model_dir, args.name, windows=not args.no_windows, phones_from=args.phones_from))

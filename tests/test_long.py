@@ -324,3 +324,32 @@ def test_a_prior_moves_the_decoded_words_into_its_window():
     on_short[1, 99] = 0.0  # open from the prior's last frame on: frames past its end get its last column
     short, = align_batch(model, [AlignRequest(samples, tokens)], priors=[(on_short, off_short)])
     assert 1.0 <= short.start_s[0] <= 1.1 and short.start_s[1] >= 1.98
+
+
+def test_bundle_carries_another_models_phone_head_unchanged(tmp_path, monkeypatch):
+    from frametool import model as model_module
+    from frametool.errors import ModelError
+    from frametool.heads.phones import PhoneHead
+
+    def tiny(d_model=32):
+        return model_module.FrameModel(model_module.ModelConfig(
+            backbone_config=dict(d_model=d_model, n_heads=2, enc_layers=1, dec_layers=1, ctc=True)))
+
+    torch.manual_seed(0)
+    words, with_phones, wide = tiny(), tiny(), tiny(64)
+    with_phones.config.phone_head = {"context": 3, "trained": {"step": 7}}
+    with_phones.phone_head = PhoneHead(32, 3)
+    for name, m in (("words", words), ("phones", with_phones), ("wide", wide)):
+        model_module.save_model(m, tmp_path / name)
+    monkeypatch.setattr(model_module, "BUNDLED_DIR", tmp_path / "pkg")
+    got = model_module.load_model(str(model_module.bundle(str(tmp_path / "words"), "x",
+                                                          phones_from=str(tmp_path / "phones"))))
+    assert got.has_phones and got.config.phone_head == {"context": 3, "trained": {"step": 7}}
+    for (k, a), (_, b) in zip(got.phone_head.state_dict().items(), with_phones.phone_head.state_dict().items()):
+        assert torch.allclose(a.float(), b.half().float()), k  # the head's weights, as float16
+    for k, v in got.backbone.state_dict().items():  # the word model's own backbone, not the phone model's
+        assert torch.allclose(v.float(), words.backbone.state_dict()[k].half().float()), k
+    with pytest.raises(ModelError, match="no phone head"):
+        model_module.bundle(str(tmp_path / "words"), "y", phones_from=str(tmp_path / "words"))
+    with pytest.raises(ModelError, match="width"):
+        model_module.bundle(str(tmp_path / "wide"), "z", phones_from=str(tmp_path / "phones"))
