@@ -88,6 +88,40 @@ def test_phone_head_shapes_and_loss_is_cross_entropy_over_allowed_frames():
     assert phone_nll(logits, allowed, torch.tensor([[-1]])).item() == 0.0  # not scored
 
 
+def test_subframe_targets_put_the_decoders_median_at_the_onsets_place_in_its_frame():
+    from frametool.decoders.monotonic import _restricted_quantiles
+    from frametool.training.phones_train import subframe_target
+
+    for place in (0.0, 0.1, 0.3, 0.5, 0.62, 0.9, 0.999):
+        target = subframe_target(place, 5, 0, 9)
+        mass = np.zeros(10)
+        for k, m in target:
+            mass[k] = m
+        assert mass.sum() == pytest.approx(1.0) and len(target) <= 2 and (mass >= 0).all()
+        with np.errstate(divide="ignore"):
+            median = _restricted_quantiles(np.log(mass), 0, 9, np.array([0.5]))[0]
+        assert median == pytest.approx(5 + place, abs=1e-6), place
+    assert subframe_target(0.2, 5, 5, 9) == [(5, 1.0)]  # the previous frame is not allowed
+    assert subframe_target(0.8, 9, 0, 9) == [(9, 1.0)]  # nor the next
+    assert subframe_target(0.5, 5, 0, 9) == [(5, 1.0)]
+
+
+def test_soft_phone_loss_is_the_expected_cross_entropy_and_equals_the_hard_loss_on_one_frame():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 2, 5)
+    allowed = torch.tensor([[[True, True, True, True, False], [False, True, True, True, True]]])
+    targets = torch.tensor([[1, 3]])
+    soft = torch.zeros(1, 2, 5)
+    soft[0, 0, 1], soft[0, 1, 3] = 1.0, 1.0
+    assert phone_nll(logits, allowed, targets, soft).item() == pytest.approx(phone_nll(logits, allowed, targets).item())
+    soft = torch.zeros(1, 2, 5)
+    soft[0, 0, 1], soft[0, 0, 2], soft[0, 1, 3] = 0.7, 0.3, 1.0
+    lsm0 = torch.log_softmax(logits[0, 0, :4], 0)
+    lsm1 = torch.log_softmax(logits[0, 1, 1:], 0)
+    expected = (-(0.7 * lsm0[1] + 0.3 * lsm0[2]) - lsm1[2]) / 2
+    assert phone_nll(logits, allowed, targets, soft).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_decoder_puts_each_phone_at_its_peak_inside_the_word():
     grid = FrameGrid(0.02, 50)
     logits = np.full((3, 50), -20.0)
@@ -321,8 +355,9 @@ def test_phone_training_changes_only_the_phone_head(tmp_path):
     recipe.write_text(f'[train]\ntask = "phones"\ninit_from = "tiny-align"\ntrain_manifest = "{manifest}"\n'
                       f'dev_manifest = "{manifest}"\nout_dir = "{tmp_path / "run"}"\nsteps = 3\neval_every = 3\n'
                       'batch_size = 2\ndev_limit = 2\nseed = 5\n')
-    config = load_phone_recipe(recipe, ["lr=0.01", f"cache_dir={json.dumps(str(tmp_path / 'cache'))}"])
-    assert (config.task, config.init_from, config.lr) == ("phones", "tiny-align", 0.01)
+    config = load_phone_recipe(recipe, ["lr=0.01", f"cache_dir={json.dumps(str(tmp_path / 'cache'))}",
+                                        "subframe_targets=true"])
+    assert (config.task, config.init_from, config.lr, config.subframe_targets) == ("phones", "tiny-align", 0.01, True)
     best = train_phones(config, log=lambda line: None)
     saved = list((tmp_path / "cache").glob("*.pt"))
     assert len(saved) == 1  # the backbone's states of the manifest, read back by a second run

@@ -146,13 +146,18 @@ class PhoneHead(nn.Module):
         return logits.clamp(LOG_INTENSITY_MIN, LOG_INTENSITY_MAX)
 
 
-def phone_nll(log_intensity: torch.Tensor, allowed: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def phone_nll(log_intensity: torch.Tensor, allowed: torch.Tensor, targets: torch.Tensor,
+              soft: torch.Tensor | None = None) -> torch.Tensor:
     """Conditional n = 1 IHP loss of every phone's onset (softmax cross-entropy over the frames it may
     fall in), averaged over scored phones. log_intensity (B, P, T); allowed (B, P, T) bool; targets (B, P)
-    frame index or -1 (not scored)."""
+    frame index or -1 (not scored). `soft` (B, P, T): target mass over frames instead of all of it on the
+    target frame (each scored row sums to 1 on allowed frames): the expected loss under that mass."""
     l = log_intensity.float().masked_fill(~allowed, -math.inf)
     scored = (targets >= 0) & allowed.any(dim=2)
-    picked = torch.gather(l, 2, targets.clamp_min(0)[..., None])[..., 0]
+    if soft is None:
+        picked = torch.gather(l, 2, targets.clamp_min(0)[..., None])[..., 0]
+    else:
+        picked = (soft * torch.where(allowed, l, torch.zeros_like(l))).sum(dim=2)
     per_phone = torch.logsumexp(l, dim=2) - picked
     per_phone = torch.where(scored & torch.isfinite(per_phone), per_phone, torch.zeros_like(per_phone))
     weight = scored.to(per_phone.dtype)

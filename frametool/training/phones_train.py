@@ -46,6 +46,10 @@ class PhoneTrainConfig:
     context: int = 5  # frames the head's key convolution sees
     margin_frames: int = 3  # the loss's softmax runs over the word's frames and this many either side
     jitter_frames: float = 1.0  # sd of the jitter of each word's interval edges (frames)
+    # each phone onset's target is split between its frame and a neighbour so that the posterior median the
+    # decoder reads (uniform density within a frame) falls at the onset's exact place inside its frame
+    # (subframe_target); false: all of it on the onset's frame
+    subframe_targets: bool = False
     save_dtype: str = "float32"
     # a folder for the cached backbone states, one file per manifest (reused while the manifest and the
     # init_from model are unchanged); "" = keep them in memory only
@@ -82,6 +86,22 @@ class Cached:
     word_frames: np.ndarray  # (W, 2) per word (onset, offset) in frames
     onset_frames: torch.Tensor  # (P,) per phone row, the frame of its onset
     codes: tuple  # heads.phones.phone_codes of the pronunciations
+    onset_place: torch.Tensor | None = None  # (P,) where in that frame the onset lies, in [0, 1)
+
+
+def subframe_target(place: float, frame: int, lo: int, hi: int) -> list[tuple[int, float]]:
+    """Target mass over frames for an onset at `place` in [0, 1) inside `frame`, frames lo..hi allowed:
+    [(frame, mass)], two frames whose posterior median (uniform density within each frame) is frame + place:
+    place >= 0.5 puts 0.5 / place on the frame and the rest on the next; place < 0.5 puts
+    (0.5 - place) / (1 - place) on the previous frame and the rest on the frame. Where the neighbour is not
+    allowed, all of it on the frame."""
+    if place >= 0.5:
+        here, other = 0.5 / max(place, 1e-6), frame + 1
+    else:
+        here, other = 1.0 - (0.5 - place) / (1.0 - place), frame - 1
+    if here >= 1.0 - 1e-9 or not lo <= other <= hi:
+        return [(frame, 1.0)]
+    return [(frame, here), (other, 1.0 - here)]
 
 
 def _phone_rows(example) -> tuple[list, list[float]]:
@@ -115,11 +135,14 @@ def cache_states(model, examples, log=print, batch_size: int = 8) -> list[Cached
             n_frames = int(out.frame_mask[b].sum())
             grid = FrameGrid(shift, n_frames)
             prons, onsets = _phone_rows(example)
+            onset_frames = np.asarray(grid.frame_of(np.asarray(onsets)), dtype=np.int64).reshape(-1)
+            place = np.clip(grid.fractional(np.asarray(onsets, dtype=np.float64)).reshape(-1) - onset_frames, 0.0,
+                            1.0 - 1e-6)
             out_list.append(Cached(out.words[b, :len(example.tokens)].half().clone(),
                                    out.frames[b, :n_frames].half().clone(), out.audio[b, :n_frames].half().clone(),
                                    prons, grid.fractional(np.asarray(example.spans_s, dtype=np.float64)),
-                                   torch.as_tensor(grid.frame_of(np.asarray(onsets)), dtype=torch.long).reshape(-1),
-                                   phone_codes(prons)))
+                                   torch.as_tensor(onset_frames, dtype=torch.long), phone_codes(prons),
+                                   torch.as_tensor(place, dtype=torch.float32)))
         if start // batch_size % 50 == 0:
             log(f"cached {len(out_list)}/{len(usable)} utterances ({time.time() - started:.0f} s)")
     return out_list
@@ -136,7 +159,7 @@ def cached_for(model, manifest: Path, config: PhoneTrainConfig, log=print) -> li
     if not config.cache_dir:
         return cache_states(model, examples, log)
     weights = resolve_model_dir(config.init_from) / "model.safetensors"
-    key = hashlib.sha256(f"{manifest.resolve()}|{manifest.stat().st_mtime_ns}|{weights.resolve()}|"
+    key = hashlib.sha256(f"v2|{manifest.resolve()}|{manifest.stat().st_mtime_ns}|{weights.resolve()}|"
                          f"{weights.stat().st_mtime_ns}".encode()).hexdigest()[:16]
     path = Path(config.cache_dir) / f"{manifest.parent.name}-{key}.pt"
     if path.exists():
@@ -179,7 +202,16 @@ def _collate(items: list[Cached], rng: np.random.Generator, config: PhoneTrainCo
         hi[b, :n] = (true[:, 1].ceil() - 1 + config.margin_frames).clamp_max(len(c.frames) - 1)
     t = torch.arange(T, dtype=torch.float32)
     allowed = (t >= lo[..., None]) & (t <= hi[..., None])  # (B, P, T)
-    return words, frames, audio, phones, targets, allowed
+    soft = None
+    if config.subframe_targets:
+        soft = torch.zeros(B, P, T)
+        for b, c in enumerate(items):
+            if c.onset_place is None:
+                raise UsageError("subframe_targets: these cached states have no onset places; delete the cache")
+            for j, (frame, place) in enumerate(zip(c.onset_frames.tolist(), c.onset_place.tolist())):
+                for k, mass in subframe_target(place, frame, int(lo[b, j]), int(hi[b, j])):
+                    soft[b, j, k] = mass
+    return words, frames, audio, phones, targets, allowed, soft
 
 
 def evaluate_phones(model, examples, limit: int) -> dict:
@@ -257,9 +289,9 @@ def train_phones(config: PhoneTrainConfig, log=print) -> Path:
             pick.shuffle(order)
         chosen = order.pop()
         model.phone_head.train()
-        words, frames, audio, phones, targets, allowed = _collate([cached[i] for i in chosen], rng, config)
+        words, frames, audio, phones, targets, allowed, soft = _collate([cached[i] for i in chosen], rng, config)
         logits = model.phone_head(words, frames, audio, phones)
-        loss = phone_nll(logits, allowed, targets)
+        loss = phone_nll(logits, allowed, targets, soft)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
