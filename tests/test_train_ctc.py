@@ -138,3 +138,45 @@ def test_training_picks_best_by_the_recipes_select(tmp_path):
     best = train(load_recipe(recipe), log=lines.append)
     assert (best / "config.json").is_file()
     assert any(line.startswith("new best mae_ms") for line in lines)
+
+
+def test_word_loss_with_subframe_places_is_the_expected_cross_entropy():
+    from frametool.heads.poisson import pointer_nll
+
+    torch.manual_seed(0)
+    logits = torch.randn(1, 2, 1, 6)
+    frame_mask = torch.tensor([[True] * 5 + [False]])
+    word_mask = torch.tensor([[True]])
+    targets = torch.tensor([[[2], [4]]])
+    hard = pointer_nll(logits, frame_mask, word_mask, targets, 0.02)
+    # the middle of a frame (0.5) is all on that frame; so is a late place in the last valid frame (4)
+    assert pointer_nll(logits, frame_mask, word_mask, targets, 0.02,
+                       places=torch.tensor([[[0.5], [0.9]]])).item() == pytest.approx(hard.item(), rel=1e-6)
+    got = pointer_nll(logits, frame_mask, word_mask, targets, 0.02, places=torch.tensor([[[0.8], [0.2]]]))
+    lsm = torch.log_softmax(logits[0, :, 0, :5], dim=-1)
+    here_on, here_off = 0.5 / 0.8, 1 - (0.5 - 0.2) / 0.8  # onset: frames 2 and 3; offset: frames 3 and 4
+    expected = (-(here_on * lsm[0, 2] + (1 - here_on) * lsm[0, 3])
+                - (here_off * lsm[1, 4] + (1 - here_off) * lsm[1, 3])) / 2 + np.log(0.02)  # + log frame width
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_target_places_are_where_each_boundary_lies_in_its_frame():
+    from frametool.model import make_batch
+    from frametool.training.data import Example, target_places
+
+    ex = Example(audio=None, tokens=tokenize("a b"), spans_s=[(0.013, 0.05), (0.071, 0.1)], duration_s=0.2)
+    batch = make_batch([np.zeros(3200, dtype=np.float32)], [ex.tokens])
+    places = target_places([ex], 0.02, lambda lens: lens // 2, batch)
+    assert places[0].flatten().tolist() == pytest.approx([0.65, 0.55, 0.5, 1 - 1e-6], abs=1e-5)
+
+
+def test_training_with_subframe_targets_runs(tmp_path):
+    from frametool.training.train import load_recipe, train
+
+    noise_manifest(tmp_path, 4)
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[train]\ntrain_manifest = "{tmp_path / "manifest.jsonl"}"\n'
+                      f'dev_manifest = "{tmp_path / "manifest.jsonl"}"\nout_dir = "{tmp_path / "run"}"\n'
+                      'steps = 2\neval_every = 2\nsave_every = 2\nsubframe_targets = true\ndevice = "cpu"\n'
+                      '[backbone]\nd_model = 32\nn_heads = 2\nenc_layers = 1\ndec_layers = 1\nctc = true\n')
+    assert (train(load_recipe(recipe), log=lambda line: None) / "config.json").is_file()

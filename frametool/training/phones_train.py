@@ -91,15 +91,13 @@ class Cached:
 
 def subframe_target(place: float, frame: int, lo: int, hi: int) -> list[tuple[int, float]]:
     """Target mass over frames for an onset at `place` in [0, 1) inside `frame`, frames lo..hi allowed:
-    [(frame, mass)], two frames whose posterior median (uniform density within each frame) is frame + place:
-    place >= 0.5 puts 0.5 / place on the frame and the rest on the next; place < 0.5 puts
-    (0.5 - place) / (1 - place) on the previous frame and the rest on the frame. Where the neighbour is not
-    allowed, all of it on the frame."""
-    if place >= 0.5:
-        here, other = 0.5 / max(place, 1e-6), frame + 1
-    else:
-        here, other = 1.0 - (0.5 - place) / (1.0 - place), frame - 1
-    if here >= 1.0 - 1e-9 or not lo <= other <= hi:
+    [(frame, mass)], the split of heads/poisson.py subframe_split (the two frames' posterior median is
+    frame + place); where the neighbour is not allowed, all of it on the frame."""
+    from frametool.heads.poisson import subframe_split
+
+    here, other = subframe_split(torch.tensor(float(place)), torch.tensor(int(frame)), torch.tensor(int(hi) + 1))
+    here, other = float(here), int(other)
+    if here >= 1.0 - 1e-6 or other == frame or not lo <= other <= hi:
         return [(frame, 1.0)]
     return [(frame, here), (other, 1.0 - here)]
 

@@ -23,7 +23,7 @@ from frametool.heads.poisson import pointer_nll
 from frametool.model import FrameModel, ModelConfig, save_model
 from frametool.tasks.align import AlignRequest
 from frametool.training.data import (batch_from_examples, batches, load_waves, prefetched, read_manifest,
-                                     speed_perturbed)
+                                     speed_perturbed, target_places)
 from frametool.training.specaug import FeatureAugment, augment_features
 
 STATE_DIR, TRAINER_STATE = "state", "trainer.json"
@@ -58,6 +58,9 @@ class TrainConfig:
     ctc_weight: float = 0.0  # weight of the auxiliary CTC loss (needs backbone ctc = true)
     reload_every: int = 0  # re-read the training manifests every N steps (0 = never)
     select: str = "within_20ms"  # the dev score that picks out_dir/best (SELECTIONS)
+    # each word boundary's target mass split between its frame and a neighbour, so that the posterior median
+    # the decoder reads lands at the boundary's place inside its frame (heads/poisson.py subframe_split)
+    subframe_targets: bool = False
     backbone: dict = field(default_factory=dict)
     # a pretrained audio encoder ([encoder_init]: package, version, file, sha256 of a CTranslate2 Whisper
     # model.bin inside an installed wheel), loaded after init_from
@@ -428,8 +431,10 @@ def train(config: TrainConfig, log=print) -> Path:
             with runtime.accumulate(wrapped):
                 with runtime.autocast():
                     logits, out = wrapped(batch)
+                places = target_places(examples, model.backbone.frame_shift_s, model.backbone.num_frames,
+                                       batch) if config.subframe_targets else None
                 loss = pointer_nll(logits, out.frame_mask, batch.word_mask, targets,
-                                   model.backbone.frame_shift_s, config.loss_variant)
+                                   model.backbone.frame_shift_s, config.loss_variant, places)
                 if config.ctc_weight:
                     ctc = ctc_loss(model, out, batch)
                     running_ctc.append(ctc.item())
