@@ -161,12 +161,12 @@ def test_word_loss_with_subframe_places_is_the_expected_cross_entropy():
 
 
 def test_target_places_are_where_each_boundary_lies_in_its_frame():
-    from frametool.model import make_batch
-    from frametool.training.data import Example, target_places
+    from frametool.training.data import Example, batch_from_examples, target_places
 
     ex = Example(audio=None, tokens=tokenize("a b"), spans_s=[(0.013, 0.05), (0.071, 0.1)], duration_s=0.2)
-    batch = make_batch([np.zeros(3200, dtype=np.float32)], [ex.tokens])
-    places = target_places([ex], 0.02, lambda lens: lens // 2, batch)
+    _, targets = batch_from_examples([ex], [np.zeros(3200, dtype=np.float32)], 0.02, lambda lens: lens // 2)
+    assert targets[0].flatten().tolist() == [0, 3, 2, 4]
+    places = target_places([ex], 0.02, targets)
     assert places[0].flatten().tolist() == pytest.approx([0.65, 0.55, 0.5, 1 - 1e-6], abs=1e-5)
 
 

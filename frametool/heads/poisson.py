@@ -74,18 +74,18 @@ class PointerHead(nn.Module):
 IGNORE = -1  # target code besides a frame index: not scored
 
 
-def subframe_split(place: torch.Tensor, frame: torch.Tensor, frames: torch.Tensor):
-    """Target mass for events at `place` in [0, 1) inside `frame` (integer tensors of one shape), frames
-    0..frames-1 valid: -> (mass on the frame, the neighbour frame that takes the rest). The two frames' posterior
-    median, read with a uniform density within each frame as the decoders read it, is frame + place: place >= 0.5
-    puts 0.5 / place on the frame and the rest on the next; place < 0.5 puts (0.5 - place) / (1 - place) on the
-    previous frame. A neighbour outside the valid frames leaves all of it on the frame."""
+def subframe_split(place: torch.Tensor, frame: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor):
+    """Target mass for events at `place` in [0, 1) inside `frame` (integer tensors of one shape), frames lo..hi
+    allowed: -> (mass on the frame, the neighbour frame that takes the rest, inside lo..hi). The two frames'
+    posterior median, read with a uniform density within each frame as the decoders read it, is frame + place:
+    place >= 0.5 puts 0.5 / place on the frame and the rest on the next; place < 0.5 puts
+    (0.5 - place) / (1 - place) on the previous frame. A neighbour outside lo..hi leaves all of it on the frame."""
     place = place.clamp(0.0, 1.0 - 1e-6)
     late = place >= 0.5
     here = torch.where(late, 0.5 / place.clamp_min(0.5), 1.0 - (0.5 - place) / (1.0 - place))
     other = torch.where(late, frame + 1, frame - 1)
-    inside = (other >= 0) & (other < frames)
-    return torch.where(inside, here, torch.ones_like(here)), other.clamp(min=0).minimum((frames - 1).clamp_min(0))
+    inside = (other >= lo) & (other <= hi)
+    return torch.where(inside, here, torch.ones_like(here)), torch.maximum(torch.minimum(other, hi), lo)
 
 
 def pointer_nll(log_intensity: torch.Tensor, frame_mask: torch.Tensor, word_mask: torch.Tensor,
@@ -102,8 +102,8 @@ def pointer_nll(log_intensity: torch.Tensor, frame_mask: torch.Tensor, word_mask
     l = _masked(log_intensity.float(), frame_mask[:, None, None, :])  # (B, C, W, T), fp32 under autocast
     picked = torch.gather(l, 3, target_frames.clamp_min(0)[..., None])[..., 0]  # (B, C, W)
     if places is not None:
-        frames = frame_mask.sum(dim=1)[:, None, None].expand_as(target_frames)
-        here, other = subframe_split(places.to(l.dtype), target_frames.clamp_min(0), frames)
+        last = (frame_mask.sum(dim=1)[:, None, None] - 1).clamp_min(0).expand_as(target_frames)
+        here, other = subframe_split(places.to(l.dtype), target_frames.clamp_min(0), torch.zeros_like(last), last)
         beside = torch.gather(l, 3, other[..., None])[..., 0]
         picked = here * picked + (1 - here) * torch.where(here < 1, beside, torch.zeros_like(beside))
     log_total = torch.logsumexp(l, dim=3) + math.log(frame_shift_s)  # (B, C, W)

@@ -115,19 +115,16 @@ def batch_from_examples(examples: list[Example], waves: list[np.ndarray], frame_
     return batch, targets.to(device)
 
 
-def target_places(examples: list[Example], frame_shift_s: float, num_frames, batch) -> torch.Tensor:
-    """(B, 2, W) where inside its target frame (batch_from_examples) each word's onset and offset lies, in
-    [0, 1) (an offset on a frame's end is at 1 - 1e-6 of the frame before); 0 where there is no word."""
-    W = batch.word_mask.shape[1]
-    out = torch.zeros(len(examples), 2, W)
-    lens = num_frames(batch.feat_lens.cpu())
+def target_places(examples: list[Example], frame_shift_s: float, targets: torch.Tensor) -> torch.Tensor:
+    """batch_from_examples' (B, 2, W) target frames -> where inside its target frame each word's onset and
+    offset lies, in [0, 1) (an offset on a frame's end is at 1 - 1e-6 of the frame before); 0 where there is
+    no word."""
+    out = torch.zeros(targets.shape)
     for b, example in enumerate(examples):
-        grid = FrameGrid(frame_shift_s, int(lens[b]))
         spans = np.asarray(example.spans_s, dtype=np.float64).reshape(-1, 2)
-        frames = np.stack([grid.frame_of(spans[:, 0]), grid.frame_of(np.maximum(spans[:, 1] - 1e-6, 0))])
-        where = np.stack([grid.fractional(spans[:, 0]), grid.fractional(spans[:, 1])]) - frames
-        out[b, :, : len(spans)] = torch.from_numpy(np.clip(where, 0.0, 1.0 - 1e-6).astype(np.float32))
-    return out.to(batch.word_mask.device)
+        where = FrameGrid(frame_shift_s, 1).fractional(spans.T) - targets[b, :, :len(spans)].cpu().numpy()
+        out[b, :, :len(spans)] = torch.from_numpy(np.clip(where, 0.0, 1.0 - 1e-6).astype(np.float32))
+    return out.to(targets.device)
 
 
 def speed_perturbed(examples: list[Example], waves: list[np.ndarray], factors: tuple[float, ...], p: float,

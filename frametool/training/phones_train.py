@@ -48,7 +48,7 @@ class PhoneTrainConfig:
     jitter_frames: float = 1.0  # sd of the jitter of each word's interval edges (frames)
     # each phone onset's target is split between its frame and a neighbour so that the posterior median the
     # decoder reads (uniform density within a frame) falls at the onset's exact place inside its frame
-    # (subframe_target); false: all of it on the onset's frame
+    # (heads/poisson.py subframe_split); false: all of it on the onset's frame
     subframe_targets: bool = False
     save_dtype: str = "float32"
     # a folder for the cached backbone states, one file per manifest (reused while the manifest and the
@@ -88,18 +88,6 @@ class Cached:
     codes: tuple  # heads.phones.phone_codes of the pronunciations
     onset_place: torch.Tensor | None = None  # (P,) where in that frame the onset lies, in [0, 1)
 
-
-def subframe_target(place: float, frame: int, lo: int, hi: int) -> list[tuple[int, float]]:
-    """Target mass over frames for an onset at `place` in [0, 1) inside `frame`, frames lo..hi allowed:
-    [(frame, mass)], the split of heads/poisson.py subframe_split (the two frames' posterior median is
-    frame + place); where the neighbour is not allowed, all of it on the frame."""
-    from frametool.heads.poisson import subframe_split
-
-    here, other = subframe_split(torch.tensor(float(place)), torch.tensor(int(frame)), torch.tensor(int(hi) + 1))
-    here, other = float(here), int(other)
-    if here >= 1.0 - 1e-6 or other == frame or not lo <= other <= hi:
-        return [(frame, 1.0)]
-    return [(frame, here), (other, 1.0 - here)]
 
 
 def _phone_rows(example) -> tuple[list, list[float]]:
@@ -202,13 +190,18 @@ def _collate(items: list[Cached], rng: np.random.Generator, config: PhoneTrainCo
     allowed = (t >= lo[..., None]) & (t <= hi[..., None])  # (B, P, T)
     soft = None
     if config.subframe_targets:
-        soft = torch.zeros(B, P, T)
+        from frametool.heads.poisson import subframe_split
+
+        if any(c.onset_place is None for c in items):
+            raise UsageError("subframe_targets: these cached states have no onset places; delete the cache")
+        place = torch.zeros(B, P)
         for b, c in enumerate(items):
-            if c.onset_place is None:
-                raise UsageError("subframe_targets: these cached states have no onset places; delete the cache")
-            for j, (frame, place) in enumerate(zip(c.onset_frames.tolist(), c.onset_place.tolist())):
-                for k, mass in subframe_target(place, frame, int(lo[b, j]), int(hi[b, j])):
-                    soft[b, j, k] = mass
+            place[b, :len(c.onset_place)] = c.onset_place
+        frame = targets.clamp_min(0)
+        here, other = subframe_split(place, frame, lo.long(), hi.long().clamp_min(0))
+        scored = (targets >= 0).float()
+        soft = torch.zeros(B, P, T).scatter_add_(2, frame[..., None], (here * scored)[..., None])
+        soft.scatter_add_(2, other[..., None], ((1 - here) * scored)[..., None])
     return words, frames, audio, phones, targets, allowed, soft
 
 

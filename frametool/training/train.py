@@ -431,8 +431,8 @@ def train(config: TrainConfig, log=print) -> Path:
             with runtime.accumulate(wrapped):
                 with runtime.autocast():
                     logits, out = wrapped(batch)
-                places = target_places(examples, model.backbone.frame_shift_s, model.backbone.num_frames,
-                                       batch) if config.subframe_targets else None
+                places = target_places(examples, model.backbone.frame_shift_s, targets) \
+                    if config.subframe_targets else None
                 loss = pointer_nll(logits, out.frame_mask, batch.word_mask, targets,
                                    model.backbone.frame_shift_s, config.loss_variant, places)
                 if config.ctc_weight:
