@@ -115,7 +115,8 @@ class FrameModel(nn.Module):
         if config.phone_head:
             from frametool.heads.phones import PhoneHead
 
-            self.phone_head = PhoneHead(hidden, int(config.phone_head.get("context", 5)))
+            self.phone_head = PhoneHead(hidden, int(config.phone_head.get("context", 5)),
+                                        int(config.phone_head.get("fine", 1)), int(config.phone_head.get("n_mels", 0)))
 
     @property
     def has_phones(self) -> bool:

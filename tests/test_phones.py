@@ -88,6 +88,45 @@ def test_phone_head_shapes_and_loss_is_cross_entropy_over_allowed_frames():
     assert phone_nll(logits, allowed, torch.tensor([[-1]])).item() == 0.0  # not scored
 
 
+def test_fine_phone_head_scores_twice_the_frames_and_needs_the_log_mel():
+    head = PhoneHead(8, fine=2, n_mels=4)
+    batch, _ = make_phone_batch([[("K", "AE1", "T")], [("AH0",)]], [[(0.0, 4.0)], [(1.0, 3.0)]])
+    words, frames, audio = torch.randn(2, 1, 8), torch.randn(2, 6, 8), torch.randn(2, 6, 8)
+    assert head(words, frames, audio, batch, torch.randn(2, 11, 4)).shape == (2, 3, 12)  # odd mel count: padded
+    with pytest.raises(ValueError, match="log-mel"):
+        head(words, frames, audio, batch)
+    with pytest.raises(ValueError, match="n_mels"):
+        PhoneHead(8, fine=2)
+    # the fine frames read the mel frames near them (2 + 1 convolution frames, then 2 of context): changing
+    # mel frame 3 moves fine frames 0..8 only
+    mel = torch.randn(2, 12, 4)
+    moved = mel.clone()
+    moved[:, 3] += 3.0
+    head.eval()
+    with torch.no_grad():
+        diff = (head(words, frames, audio, batch, moved) - head(words, frames, audio, batch, mel)).abs().sum(dim=(0, 1))
+    assert diff[3] > 0 and diff[9:].sum() == 0
+
+
+def test_fine_targets_lie_on_the_fine_grid():
+    from frametool.heads.phones import phone_codes
+    from frametool.training.phones_train import Cached, PhoneTrainConfig, _collate
+
+    prons = [("K", "AE1", "T")]
+    # onsets at backbone frames 2.3, 3.8, 5.1 of a word spanning frames 2.3..6.0
+    item = Cached(torch.zeros(1, 8).half(), torch.zeros(10, 8).half(), torch.zeros(10, 8).half(), prons,
+                  np.array([[2.3, 6.0]]), torch.tensor([2, 3, 5]), phone_codes(prons),
+                  torch.tensor([0.3, 0.8, 0.1]), torch.zeros(20, 4).half())
+    config = PhoneTrainConfig("t", "d", "o", fine=2, jitter_frames=0.0, margin_frames=1, subframe_targets=True)
+    words, frames, audio, phones, targets, allowed, soft, mel = _collate([item], np.random.default_rng(0), config)
+    assert targets[0].tolist() == [4, 7, 10]  # floor(2 * (frame + place))
+    assert allowed.shape == (1, 3, 20) and mel.shape == (1, 20, 4)
+    assert allowed[0, 0].nonzero().flatten().tolist() == list(range(2, 14))  # 2*2.3 floor - 2 .. 2*6 ceil - 1 + 2
+    assert torch.allclose(soft.sum(dim=2), torch.ones(1, 3))
+    coarse = _collate([item], np.random.default_rng(0), PhoneTrainConfig("t", "d", "o", jitter_frames=0.0))
+    assert coarse[4][0].tolist() == [2, 3, 5] and coarse[7] is None
+
+
 def test_subframe_targets_put_the_decoders_median_at_the_onsets_place_in_its_frame():
     from frametool.decoders.monotonic import _restricted_quantiles
     from frametool.heads.poisson import subframe_split
@@ -200,15 +239,17 @@ def test_a_model_without_phone_head_writes_words_and_refuses_phones(tmp_path):
     assert result.exit_code == 2 and "no phone head" in result.output
 
 
-@pytest.fixture(scope="module")
-def phone_model(tmp_path_factory, bundled_model):
-    """tiny-align with an untrained phone head (the plumbing does not depend on what it learned)."""
+@pytest.fixture(scope="module", params=[1, 2], ids=["20ms", "fine"])
+def phone_model(request, tmp_path_factory, bundled_model):
+    """tiny-align with an untrained phone head (the plumbing does not depend on what it learned): one on
+    the backbone's frames and one fine head (10 ms, reading the log-mel frames)."""
     from frametool.model import save_model
 
     torch.manual_seed(0)
     model = copy.deepcopy(bundled_model)
-    model.config.phone_head = {"context": 5}
-    model.phone_head = PhoneHead(model.backbone.config.d_model, 5)
+    fine, n_mels = request.param, model.backbone.config.n_mels if request.param > 1 else 0
+    model.config.phone_head = {"context": 5, **({"fine": fine, "n_mels": n_mels} if fine > 1 else {})}
+    model.phone_head = PhoneHead(model.backbone.config.d_model, 5, fine, n_mels)
     folder = tmp_path_factory.mktemp("phone-model")
     save_model(model, folder)
     return folder

@@ -11,6 +11,11 @@ learn where in a word each phone tends to start. The key is cheap: e_k = GELU(de
 frames of (A d_k + B a_k)), with d_k the decoder's frame state and a_k the audio encoder's. Trained with the n = 1 IHP loss restricted to the frames
 around the word (`phone_nll`); decoded monotonically inside each word's decoded interval
 (decoders/phones.py). Shapes in the docstrings.
+
+A fine head (`fine` = 2) scores onsets on a grid `fine` times finer than the backbone's (10 ms under 20 ms
+frames): the key's frame mix A d_k + B a_k is interpolated to the fine frames and the log-mel features the
+backbone read (10 ms hop) are added through a small convolution, so the key sees where inside a backbone
+frame the spectrum changes; the context convolution then runs at the fine rate.
 """
 from __future__ import annotations
 
@@ -105,9 +110,11 @@ def make_phone_batch(pronunciations: list[list[tuple[str, ...] | None]],
 class PhoneHead(nn.Module):
     """(word states, frame states, audio states, phones) -> one log-intensity over frames per phone."""
 
-    def __init__(self, hidden: int, context: int = 5) -> None:
+    def __init__(self, hidden: int, context: int = 5, fine: int = 1, n_mels: int = 0) -> None:
         super().__init__()
-        self.hidden = hidden
+        if fine > 1 and n_mels < 1:
+            raise ValueError("a fine phone head reads log-mel features: give n_mels")
+        self.hidden, self.fine = hidden, fine
         self.word_proj = nn.Linear(hidden, hidden)
         self.phone_emb = nn.Embedding(len(PHONES) + 1, hidden)
         self.prev_emb = nn.Embedding(len(PHONES) + 1, hidden)
@@ -123,10 +130,14 @@ class PhoneHead(nn.Module):
         self.context = nn.Conv1d(hidden, hidden, context, padding=context // 2, groups=hidden)
         self.key = nn.Linear(hidden, hidden)
         self.place = nn.Linear(hidden, 2)  # a_p, b_p of the within-word place term
+        if fine > 1:
+            self.mel_in = nn.Sequential(nn.Conv1d(n_mels, hidden, 5, padding=2), nn.GELU(),
+                                        nn.Conv1d(hidden, hidden, 3, padding=1))
 
     def forward(self, words: torch.Tensor, frames: torch.Tensor, audio: torch.Tensor,
-                phones: PhoneBatch) -> torch.Tensor:
-        """words (B, W, H), frames and audio (B, T, H) -> (B, P, T) log-intensities."""
+                phones: PhoneBatch, mel: torch.Tensor | None = None) -> torch.Tensor:
+        """words (B, W, H), frames and audio (B, T, H) -> (B, P, T) log-intensities; a fine head also reads
+        mel (B, Tm, M), the backbone's log-mel frames, and gives (B, P, fine * T)."""
         B, T, H = frames.shape
         word_state = torch.gather(words, 1, phones.word[..., None].expand(-1, -1, H))  # (B, P, H)
         x = (self.word_proj(word_state) + self.phone_emb(phones.ids) + self.prev_emb(phones.prev)
@@ -134,11 +145,19 @@ class PhoneHead(nn.Module):
              + self.remaining_emb(phones.remaining))
         x = x + self.mlp(x)  # (B, P, H)
         q = self.query(x)
-        mixed = self.frame_in(frames) + self.audio_in(audio)  # (B, T, H)
-        e = torch.nn.functional.gelu(mixed + self.context(mixed.transpose(1, 2)).transpose(1, 2))
-        k = self.key(e)  # (B, T, H)
-        logits = q @ k.transpose(1, 2) / math.sqrt(H)  # (B, P, T)
-        centres = torch.arange(T, device=frames.device, dtype=frames.dtype) + 0.5
+        mixed = (self.frame_in(frames) + self.audio_in(audio)).transpose(1, 2)  # (B, H, T)
+        if self.fine > 1:
+            if mel is None:
+                raise ValueError("this phone head reads log-mel features: give mel")
+            n = self.fine * T
+            m = mel.transpose(1, 2).to(mixed.dtype)[..., :n]  # (B, M, <= n)
+            m = torch.nn.functional.pad(m, (0, n - m.shape[-1]))
+            mixed = torch.nn.functional.interpolate(mixed, size=n, mode="linear", align_corners=False) + self.mel_in(m)
+        e = torch.nn.functional.gelu(mixed + self.context(mixed)).transpose(1, 2)
+        k = self.key(e)  # (B, T', H), T' = fine * T
+        logits = q @ k.transpose(1, 2) / math.sqrt(H)  # (B, P, T')
+        # r_pk from the fine frames' centres in backbone frames (the word edges are in backbone frames)
+        centres = (torch.arange(k.shape[1], device=frames.device, dtype=frames.dtype) + 0.5) / self.fine
         width = (phones.word_end_f - phones.word_start_f).clamp_min(1.0)[..., None]
         r = ((centres[None, None] - phones.word_start_f[..., None]) / width).clamp(-0.5, 1.5)  # (B, P, T)
         ab = self.place(x)  # (B, P, 2)

@@ -50,6 +50,12 @@ class PhoneTrainConfig:
     # decoder reads (uniform density within a frame) falls at the onset's exact place inside its frame
     # (heads/poisson.py subframe_split); false: all of it on the onset's frame
     subframe_targets: bool = False
+    # onsets scored on a grid this many times finer than the backbone's frames, the head also reading the
+    # backbone's log-mel frames (heads/phones.py); 1: the backbone's own frames
+    fine: int = 1
+    # a fine head's log-mel frames changed in training as training/specaug.py changes features (FeatureAugment
+    # fields, the recipe's [mel_augment] table; {} = unchanged), so it leans less on the synthetic voices' spectra
+    mel_augment: dict = field(default_factory=dict)
     save_dtype: str = "float32"
     # a folder for the cached backbone states, one file per manifest (reused while the manifest and the
     # init_from model are unchanged); "" = keep them in memory only
@@ -62,6 +68,8 @@ def load_phone_recipe(path: Path, overrides: list[str] = ()) -> PhoneTrainConfig
 
     raw = read_recipe(path)
     flat = {**raw.get("train", {}), "data_recipe": raw.get("data", {})}
+    if "mel_augment" in raw:
+        flat["mel_augment"] = raw["mel_augment"]
     apply_overrides(flat, overrides)
     unknown = set(flat) - {f.name for f in fields(PhoneTrainConfig)}
     if unknown:
@@ -70,6 +78,9 @@ def load_phone_recipe(path: Path, overrides: list[str] = ()) -> PhoneTrainConfig
     flat["extra_manifests"] = tuple(str((path.parent / m).resolve()) if not Path(m).is_absolute() else m
                                     for m in flat.get("extra_manifests", ()))
     try:
+        from frametool.training.specaug import FeatureAugment
+
+        FeatureAugment(**flat.get("mel_augment", {}))
         return PhoneTrainConfig(**flat)
     except TypeError as exc:
         raise UsageError(f"recipe {path}: {exc}") from None
@@ -87,6 +98,7 @@ class Cached:
     onset_frames: torch.Tensor  # (P,) per phone row, the frame of its onset
     codes: tuple  # heads.phones.phone_codes of the pronunciations
     onset_place: torch.Tensor | None = None  # (P,) where in that frame the onset lies, in [0, 1)
+    mel: torch.Tensor | None = None  # (Tm, M) float16 log-mel frames, for a fine head (attach_mels)
 
 
 
@@ -159,50 +171,99 @@ def cached_for(model, manifest: Path, config: PhoneTrainConfig, log=print) -> li
     return found
 
 
-def _collate(items: list[Cached], rng: np.random.Generator, config: PhoneTrainConfig):
+def attach_mels(model, manifest: Path, cached: list[Cached], config: PhoneTrainConfig, log=print) -> None:
+    """Give each cached utterance of `manifest` (cache_states' order) the log-mel frames a fine head reads;
+    kept in config.cache_dir when it is set (they depend on the audio and the features only)."""
+    import hashlib
+
+    from frametool.audio.features import log_mel_batch
+    from frametool.training.data import load_waves, read_manifest
+
+    path = None
+    if config.cache_dir:
+        key = hashlib.sha256(f"mel|{manifest.resolve()}|{manifest.stat().st_mtime_ns}|"
+                             f"{model.backbone.config.features}".encode()).hexdigest()[:16]
+        path = Path(config.cache_dir) / f"{manifest.parent.name}-mel-{key}.pt"
+    if path is not None and path.exists():
+        mels = torch.load(path)
+    else:
+        usable = sorted([e for e in read_manifest(manifest) if e.phones], key=lambda e: e.duration_s)
+        mels = []
+        for start in range(0, len(usable), 16):
+            waves = load_waves(usable[start:start + 16])
+            mels += [m.half() for m in log_mel_batch([torch.from_numpy(np.asarray(w, dtype=np.float32)) for w in waves],
+                                                     model.backbone.config.features)]
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(mels, path.with_suffix(".part"))
+            path.with_suffix(".part").replace(path)
+    if len(mels) != len(cached):
+        raise UsageError(f"{manifest}: {len(mels)} log-mel rows for {len(cached)} cached utterances; delete the cache")
+    for c, m in zip(cached, mels):
+        c.mel = m
+    log(f"log-mel frames of {manifest}: {len(mels)} utterances")
+
+
+def _collate(items: list[Cached], rng: np.random.Generator, config: PhoneTrainConfig,
+             augment: torch.Generator | None = None):
+    """A training batch; `augment`: the generator of config.mel_augment's changes (None: none)."""
     from frametool.heads.phones import make_phone_batch
 
     B = len(items)
     H = items[0].frames.shape[1]
+    f = config.fine
     T = max(c.frames.shape[0] for c in items)
     W = max(c.words.shape[0] for c in items)
     frames, audio = torch.zeros(B, T, H), torch.zeros(B, T, H)
     words = torch.zeros(B, W, H)
+    mel = torch.zeros(B, f * T, items[0].mel.shape[1]) if f > 1 else None
     jittered = []
     for b, c in enumerate(items):
         frames[b, :len(c.frames)], audio[b, :len(c.audio)] = c.frames.float(), c.audio.float()
         words[b, :len(c.words)] = c.words.float()
+        if mel is not None:
+            mel[b, :min(len(c.mel), f * T)] = c.mel[:f * T].float()
+    if mel is not None and augment is not None and config.mel_augment:
+        from frametool.training.specaug import FeatureAugment, augment_features
+
+        lens = torch.tensor([min(len(c.mel), f * T) for c in items])
+        mel = augment_features(mel, lens, FeatureAugment(**config.mel_augment), augment)
         noise = rng.normal(0.0, config.jitter_frames, c.word_frames.shape) if config.jitter_frames else 0.0
         moved = c.word_frames + noise
         moved[:, 1] = np.maximum(moved[:, 1], moved[:, 0] + 0.5)
         jittered.append(moved)
     phones, _ = make_phone_batch([c.pronunciations for c in items], jittered, [c.codes for c in items])
     P = phones.ids.shape[1]
+    if f > 1 and any(c.onset_place is None for c in items):
+        raise UsageError("fine: these cached states have no onset places; delete the cache")
     targets = torch.full((B, P), -1, dtype=torch.long)
+    place = torch.zeros(B, P)
     lo, hi = torch.zeros(B, P), torch.full((B, P), -1.0)
-    for b, c in enumerate(items):
+    for b, c in enumerate(items):  # targets and the loss's frames on the head's grid (f per backbone frame)
         n = len(c.onset_frames)
-        targets[b, :n] = c.onset_frames
-        true = torch.as_tensor(c.word_frames, dtype=torch.float32)[c.codes[0][4]]  # (n, 2) the true word
-        lo[b, :n] = (true[:, 0].floor() - config.margin_frames).clamp_min(0)
-        hi[b, :n] = (true[:, 1].ceil() - 1 + config.margin_frames).clamp_max(len(c.frames) - 1)
-    t = torch.arange(T, dtype=torch.float32)
-    allowed = (t >= lo[..., None]) & (t <= hi[..., None])  # (B, P, T)
+        if c.onset_place is not None:
+            at = f * (c.onset_frames.float() + c.onset_place)
+            targets[b, :n] = at.floor().long().clamp_max(f * len(c.frames) - 1)
+            place[b, :n] = (at - at.floor()).clamp(0.0, 1.0 - 1e-6)
+        else:
+            targets[b, :n] = c.onset_frames
+        true = f * torch.as_tensor(c.word_frames, dtype=torch.float32)[c.codes[0][4]]  # (n, 2) the true word
+        lo[b, :n] = (true[:, 0].floor() - f * config.margin_frames).clamp(0, f * len(c.frames) - 1)
+        hi[b, :n] = (true[:, 1].ceil() - 1 + f * config.margin_frames).clamp_max(f * len(c.frames) - 1)
+    t = torch.arange(f * T, dtype=torch.float32)
+    allowed = (t >= lo[..., None]) & (t <= hi[..., None])  # (B, P, f * T)
     soft = None
     if config.subframe_targets:
         from frametool.heads.poisson import subframe_split
 
         if any(c.onset_place is None for c in items):
             raise UsageError("subframe_targets: these cached states have no onset places; delete the cache")
-        place = torch.zeros(B, P)
-        for b, c in enumerate(items):
-            place[b, :len(c.onset_place)] = c.onset_place
         frame = targets.clamp_min(0)
         here, other = subframe_split(place, frame, lo.long(), hi.long().clamp_min(0))
         scored = (targets >= 0).float()
-        soft = torch.zeros(B, P, T).scatter_add_(2, frame[..., None], (here * scored)[..., None])
+        soft = torch.zeros(B, P, f * T).scatter_add_(2, frame[..., None], (here * scored)[..., None])
         soft.scatter_add_(2, other[..., None], ((1 - here) * scored)[..., None])
-    return words, frames, audio, phones, targets, allowed, soft
+    return words, frames, audio, phones, targets, allowed, soft, mel
 
 
 def evaluate_phones(model, examples, limit: int) -> dict:
@@ -238,16 +299,21 @@ def train_phones(config: PhoneTrainConfig, log=print) -> Path:
         raise UsageError(f"init_from {config.init_from!r}: a phone head goes on a tiny/whisper alignment model")
     for p in model.parameters():
         p.requires_grad_(False)
-    model.config.phone_head = {"context": config.context,
+    n_mels = model.backbone.config.n_mels if config.fine > 1 else 0
+    model.config.phone_head = {"context": config.context, **({"fine": config.fine, "n_mels": n_mels}
+                                                             if config.fine > 1 else {}),
                                "trained": {"recipe": asdict(config), "seed": config.seed}}
-    model.phone_head = PhoneHead(model.backbone.config.d_model, config.context)
+    model.phone_head = PhoneHead(model.backbone.config.d_model, config.context, config.fine, n_mels)
     params = list(model.phone_head.parameters())
     log(f"phone head: {sum(p.numel() for p in params) / 1e6:.2f} M parameters; everything else frozen")
     dev_set = read_manifest(Path(config.dev_manifest))
     random.Random(1).shuffle(dev_set)
     cached = []
     for manifest in (config.train_manifest, *config.extra_manifests):
-        cached += cached_for(model, Path(manifest), config, log)
+        rows = cached_for(model, Path(manifest), config, log)
+        if config.fine > 1:
+            attach_mels(model, Path(manifest), rows, config, log)
+        cached += rows
     if not cached:
         raise UsageError(f"{config.train_manifest}: no utterance has phone times (words[i].phones); make one "
                          "with `frametool synth`")
@@ -269,6 +335,7 @@ def train_phones(config: PhoneTrainConfig, log=print) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "recipe.json").write_text(json.dumps(asdict(config), indent=2))
     best, running = -1.0, []
+    augment = torch.Generator().manual_seed(config.seed) if config.mel_augment else None
     order: list[list[int]] = []
     for step in range(1, config.steps + 1):
         if not order:  # a shuffled pass, batched among utterances of similar length (less padding)
@@ -280,8 +347,9 @@ def train_phones(config: PhoneTrainConfig, log=print) -> Path:
             pick.shuffle(order)
         chosen = order.pop()
         model.phone_head.train()
-        words, frames, audio, phones, targets, allowed, soft = _collate([cached[i] for i in chosen], rng, config)
-        logits = model.phone_head(words, frames, audio, phones)
+        words, frames, audio, phones, targets, allowed, soft, mel = _collate([cached[i] for i in chosen], rng, config,
+                                                                           augment)
+        logits = model.phone_head(words, frames, audio, phones, mel)
         loss = phone_nll(logits, allowed, targets, soft)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
