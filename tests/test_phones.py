@@ -125,6 +125,17 @@ def test_fine_targets_lie_on_the_fine_grid():
     assert torch.allclose(soft.sum(dim=2), torch.ones(1, 3))
     coarse = _collate([item], np.random.default_rng(0), PhoneTrainConfig("t", "d", "o", jitter_frames=0.0))
     assert coarse[4][0].tolist() == [2, 3, 5] and coarse[7] is None
+    # with [mel_augment], only the log-mel frames change: same targets, same word edges (jittered per item)
+    two = [item, copy.deepcopy(item)]
+    augmented = PhoneTrainConfig("t", "d", "o", fine=2, margin_frames=1, subframe_targets=True,
+                                 mel_augment={"p": 1.0, "tilt": 0.4, "warp": 0.1})
+    plain_config = PhoneTrainConfig("t", "d", "o", fine=2, margin_frames=1, subframe_targets=True)
+    item.mel = torch.randn(20, 4).half()
+    a = _collate(two, np.random.default_rng(1), augmented, torch.Generator().manual_seed(0))
+    b = _collate(two, np.random.default_rng(1), plain_config, torch.Generator().manual_seed(0))
+    assert a[3].word_start_f.shape == (2, 3) and torch.equal(a[3].word_start_f, b[3].word_start_f)
+    assert not torch.equal(a[3].word_start_f[0], a[3].word_start_f[1])  # each item its own jitter
+    assert torch.equal(a[4], b[4]) and not torch.allclose(a[7], b[7])
 
 
 def test_subframe_targets_put_the_decoders_median_at_the_onsets_place_in_its_frame():

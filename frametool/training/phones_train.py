@@ -223,15 +223,15 @@ def _collate(items: list[Cached], rng: np.random.Generator, config: PhoneTrainCo
         words[b, :len(c.words)] = c.words.float()
         if mel is not None:
             mel[b, :min(len(c.mel), f * T)] = c.mel[:f * T].float()
+        noise = rng.normal(0.0, config.jitter_frames, c.word_frames.shape) if config.jitter_frames else 0.0
+        moved = c.word_frames + noise
+        moved[:, 1] = np.maximum(moved[:, 1], moved[:, 0] + 0.5)
+        jittered.append(moved)
     if mel is not None and augment is not None and config.mel_augment:
         from frametool.training.specaug import FeatureAugment, augment_features
 
         lens = torch.tensor([min(len(c.mel), f * T) for c in items])
         mel = augment_features(mel, lens, FeatureAugment(**config.mel_augment), augment)
-        noise = rng.normal(0.0, config.jitter_frames, c.word_frames.shape) if config.jitter_frames else 0.0
-        moved = c.word_frames + noise
-        moved[:, 1] = np.maximum(moved[:, 1], moved[:, 0] + 0.5)
-        jittered.append(moved)
     phones, _ = make_phone_batch([c.pronunciations for c in items], jittered, [c.codes for c in items])
     P = phones.ids.shape[1]
     if f > 1 and any(c.onset_place is None for c in items):
