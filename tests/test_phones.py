@@ -452,3 +452,28 @@ def test_a_phone_recipe_without_phone_times_is_refused(tmp_path):
 
     with pytest.raises(UsageError, match="no utterance has phone times"):
         train_phones(config, log=lambda line: None)
+
+
+def test_words_the_dictionary_lacks_are_pronounced_in_one_call_for_many_files(tmp_path, phone_model, monkeypatch):
+    import frametool.text.pronounce as pronounce
+
+    calls = []
+
+    def fake_espeak(words, stress=True):
+        calls.append(sorted(words))
+        return {w: ["Z", "AO1", "R"] for w in words}
+
+    monkeypatch.setattr(pronounce, "espeak_arpabet", fake_espeak)
+    monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    wav = sorted(EXAMPLES.rglob("*.wav"))[0]
+    made_up = ["zorblat", "quintaxe", "flurbin"]
+    for k, word in enumerate(made_up):
+        shutil.copy(wav, corpus / f"f{k}.wav")
+        (corpus / f"f{k}.lab").write_text(wav.with_suffix(".lab").read_text().strip() + f" {word}\n")
+    result = runner.invoke(cli.app, ["align", str(corpus), "--out", str(tmp_path / "out"), "--model", str(phone_model)])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1 and set(made_up) <= set(calls[0])
+    grid = textgrid.openTextgrid(str(tmp_path / "out" / "f1.TextGrid"), includeEmptyIntervals=False)
+    assert [p.label for p in grid.getTier("phones").entries][-3:] == ["Z", "AO1", "R"]

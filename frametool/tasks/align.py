@@ -199,6 +199,22 @@ class Requests:
         if self._pronouncer:
             self._pronouncer.prepare([w for tokens in token_lists for t in tokens for w in t.spoken])
 
+    def prepare_items(self, items) -> None:
+        """`prepare` for the transcripts of corpus items still to come (read here only for their words; a
+        transcript that cannot be read is reported when its file is aligned)."""
+        if not self._pronouncer:
+            return
+        from frametool.errors import FrametoolError
+        from frametool.tasks.corpus import read_transcript
+
+        token_lists = []
+        for item in items:
+            try:
+                token_lists.append(read_transcript(item))
+            except (FrametoolError, OSError, ValueError):
+                continue
+        self.prepare(token_lists)
+
     def __call__(self, samples, tokens) -> AlignRequest:
         return AlignRequest(samples, tokens, self._pronouncer.tokens(tokens) if self._pronouncer else None)
 

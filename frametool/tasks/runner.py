@@ -18,6 +18,7 @@ from frametool.writers.tabular import render_jsonl
 
 FAILURES_FILE = "failures.tsv"
 LOOKAHEAD_BATCHES = 8  # files read ahead and sorted by length before batching
+PRONOUNCE_AHEAD = 256  # files whose transcripts' words are pronounced together (where phones are written)
 
 
 @dataclass
@@ -212,7 +213,7 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
                 progress(len(chunk))
         pending.clear()
 
-    for item in items:
+    for index, item in enumerate(items):
         if stopped:
             break
         if _output_exists(config, item):
@@ -220,6 +221,9 @@ def align_corpus(config: AlignConfig, model=None, progress=None, stdout=None,
             if progress:
                 progress(1)
             continue
+        if index % PRONOUNCE_AHEAD == 0:  # one espeak-ng call for the words of the next files, not one per file
+            make_request.prepare_items([i for i in items[index:index + PRONOUNCE_AHEAD]
+                                        if not _output_exists(config, i)])
         prepared = _prepared(item, config, max_words, has_windows(model))
         if isinstance(prepared, Failure):
             summary.failures.append(prepared)
