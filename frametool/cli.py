@@ -489,6 +489,7 @@ def synth_mixtures(
     duration: float = typer.Option(10.0, help="Seconds per recording."),
     seed: int = typer.Option(0),
     jobs: int = typer.Option(2, help="Processes."),
+    sounds: float = typer.Option(0.0, help="Mean number of non-speech sounds (music, alarms, sirens, knocks, chirps) mixed into each recording, labelled as nobody's speech."),
 ) -> None:
     """Mix multi-speaker recordings with exact speaker turns (RTTM) for diarization."""
     _check_choice("--split", split, ("train", "dev", "test"))
@@ -500,12 +501,14 @@ def synth_mixtures(
         _fail_usage(f"--speakers must be N or LOW-HIGH, not {speakers!r}")
     if recordings < 1 or duration < 2.0:
         _fail_usage("--recordings must be at least 1 and --duration at least 2 s")
+    if not 0.0 <= sounds <= 50.0:
+        _fail_usage(f"--sounds must be between 0 and 50, not {sounds:g}")
     from frametool.synth.mixtures import MixtureConfig, generate_mixtures
 
     try:
         manifest = generate_mixtures(MixtureConfig(out, tuple(speech), split=split, style=style, recordings=recordings,
                                                    duration_s=duration, min_speakers=low_n, max_speakers=high_n,
-                                                   seed=seed, jobs=jobs))
+                                                   seed=seed, jobs=jobs, sounds=sounds))
     except FrametoolError as exc:
         _fail_usage(str(exc))
     typer.echo(str(manifest))

@@ -74,3 +74,32 @@ def test_telephone_band_stereo_speech_is_found(tmp_path, model):
     out = diarize_samples(model, wave.samples)
     assert abs(wave.duration_s - len(two) / RATE) < 0.01
     assert speech_s(out.turns) > 0.4 * wave.duration_s and out.num_speakers >= 1
+
+
+def test_speech_gate_keeps_speech_and_drops_tones():
+    from frametool.framegrid import FrameGrid
+    from frametool.tasks.diarize import GateConfig, gated, speech_mask
+
+    gate = GateConfig("sound-events", threshold=0.5, pad_s=0.2)
+    speech = speaker_audio("speaker-en-us-m6")
+    grid = FrameGrid.covering(len(speech) / RATE, 0.02)
+    mask = speech_mask(gate, speech, grid)
+    assert mask.shape == (grid.num_frames,) and mask.mean() > 0.5  # clips with 0.6 s pauses between them
+    t = np.arange(12 * RATE) / RATE
+    notes = 220 * 2 ** (np.floor(t * 2) % 12 / 12)
+    tones = (sum(np.sin(2 * np.pi * k * notes * t) / k for k in (1, 2, 3)) * 0.1).astype(np.float32)
+    assert speech_mask(gate, tones, FrameGrid.covering(12.0, 0.02)).mean() < 0.2
+    values = np.ones((3, 10, 3), dtype=np.float32)
+    keep = np.array([True] * 4 + [False] * 6)
+    (s, out), = gated([(2, values)], np.concatenate([[False, False], keep]))
+    assert s == 2 and out[:, :4, 0].min() == 1 and out[:, 4:, 0].max() == 0 and out[..., 1:].min() == 1
+    assert values.min() == 1  # the input is left alone
+
+
+def test_a_speech_gate_needs_a_speech_label():
+    from frametool.errors import ModelError
+    from frametool.framegrid import FrameGrid
+    from frametool.tasks.diarize import GateConfig, speech_mask
+
+    with pytest.raises(ModelError, match="speech"):
+        speech_mask(GateConfig("bengalese-finch"), np.zeros(RATE, dtype=np.float32), FrameGrid(0.02, 50))

@@ -305,6 +305,35 @@ def test_mixtures_number_speakers_by_first_speech_and_write_rttm(tmp_path):
     assert bad.exit_code == 2 and "--speakers" in bad.output
 
 
+def test_mixture_sounds_leave_the_turns_alone_and_sound_outside_them(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    import frametool.synth.mixtures as mixtures
+
+    monkeypatch.setattr(mixtures, "SOUNDS", ("alarm", "siren", "knock", "chirp"))  # music needs FluidSynth
+    corpora = []
+    for k in range(3):
+        manifest = fake_speech_corpus(tmp_path / f"spk{k}", count=2)
+        rows = [dict(json.loads(line), speaker=f"s{k}") for line in manifest.read_text().splitlines()]
+        manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        corpora.append(manifest)
+    rows = {}
+    for sounds in (0.0, 6.0):
+        out = mixtures.generate_mixtures(mixtures.MixtureConfig(tmp_path / f"s{sounds:g}", tuple(corpora),
+                                                                style="conversation", recordings=3, duration_s=8.0,
+                                                                min_speakers=2, max_speakers=3, jobs=1, sounds=sounds))
+        rows[sounds] = [json.loads(line) for line in out.read_text().splitlines()]
+    added = 0.0
+    for plain, noisy in zip(rows[0.0], rows[6.0]):
+        assert plain["turns"] == noisy["turns"] and plain["speakers"] == noisy["speakers"]
+        a, b = sf.read(plain["audio"])[0], sf.read(noisy["audio"])[0]
+        silent = np.ones(len(a), dtype=bool)
+        for start, end, _ in plain["turns"]:
+            silent[int(start * 16000):int(end * 16000)] = False
+        added += float(np.sum((b - a)[silent] ** 2))
+    assert added > 0  # sounds where nobody speaks
+
+
 def test_labels_may_keep_their_own_decoding_settings():
     from frametool.decoders.events import decode_channels, decode_settings
     from frametool.framegrid import FrameGrid

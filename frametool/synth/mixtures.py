@@ -10,7 +10,9 @@ duration_s, turns [[start_s, end_s, speaker], ...], speakers in order of first s
   back-channels.
 Each speaker is one voice (a synthetic voice or a real speaker of the manifests: the `speaker` field, else
 `voice`), heard at its own level; the mix may then get a far-field room, a telephone band, a hum and
-coloured noise (as `synth-scenes`). A speaker's turns are its word runs with pauses shorter than `gap_s`
+coloured noise (as `synth-scenes`). With `--sounds N` about N non-speech sounds per recording (music,
+alarms, sirens, knocks, chirps; `synth-scenes`' sources) are mixed in at random moments, under and between the
+turns, at levels like the speakers': they are nobody's turn, so a diarizer must leave them out. A speaker's turns are its word runs with pauses shorter than `gap_s`
 merged, so they follow the RTTM convention of the references. Speakers are named `speaker_1`, `speaker_2`,
 ... in order of first speech. Everything comes from (seed, split, index).
 """
@@ -44,6 +46,7 @@ class MixtureConfig:
     seed: int = 0
     gap_s: float = 0.3
     jobs: int = 2
+    sounds: float = 0.0  # mean number of non-speech sounds per recording (Poisson; 0 = none)
 
 
 def read_speakers(manifests: tuple[Path, ...]) -> dict[str, list[SpeechSource]]:
@@ -113,6 +116,8 @@ def make_mixture(config: MixtureConfig, index: int, speakers: dict[str, list[Spe
                 speak(listener, float(rng.uniform(t, max(t, end - 0.5))), 0.8)
             previous = name
             t = end + (float(rng.uniform(-0.6, 0.0)) if rng.random() < 0.3 else float(rng.uniform(0.1, 1.5)))
+    if config.sounds > 0:
+        _add_sounds(mix, config, seed)
     mix = _background(mix, rng)
     first = {}
     for a, b, name in sorted(turns):
@@ -121,6 +126,27 @@ def make_mixture(config: MixtureConfig, index: int, speakers: dict[str, list[Spe
     merged = [(a, b, order[name]) for name in order
               for a, b in merge_spans([(a, b) for a, b, n in turns if n == name and b > a])]
     return mix, sorted(merged)
+
+
+SOUNDS = ("music", "alarm", "siren", "knock", "chirp")
+
+
+def _add_sounds(mix: np.ndarray, config: MixtureConfig, seed: int) -> None:
+    """Mix about config.sounds non-speech sounds into `mix` at random moments (their own random stream, so the
+    speech of a recording is the same with or without them)."""
+    from frametool.synth.sounds import make_source, music_programs
+
+    rng = np.random.default_rng((seed + 0x5EED) % 2 ** 32)
+    programs = music_programs(config.split)
+    for _ in range(int(rng.poisson(config.sounds))):
+        made = make_source(SOUNDS[int(rng.integers(0, len(SOUNDS)))], rng, programs)
+        if made is None:
+            continue
+        clip = made[0][: len(mix) - SAMPLE_RATE_HZ // 10]
+        rms = float(np.sqrt(np.mean(clip.astype(np.float64) ** 2))) if len(clip) else 0.0
+        if rms > 0:
+            _place(mix, clip / rms, float(rng.uniform(0.0, (len(mix) - len(clip)) / SAMPLE_RATE_HZ)),
+                   0.05 * 10 ** (rng.uniform(-9, 3) / 20))
 
 
 def _write(config: MixtureConfig, index: int, speakers) -> dict:

@@ -12,10 +12,16 @@ one is read in windows overlapping by a third; each window's speakers (slots) ge
 agglomerative clustering of those embeddings (scikit-learn; two speakers of one window are never merged,
 and speakers whose turns agree in the overlap of two windows are merged first). Every frame's turns come
 from the window in which it lies most centrally.
+
+A speech gate (decoding settings `gate_model`, `gate_threshold`, `gate_pad_s`): where the model says so, a sound
+event model with a `speech` label (the bundled `sound-events`) reads the recording too, and every speaker's
+activity is cleared at frames it does not call speech (its speech probability below the threshold, more than
+`gate_pad_s` from a frame above it), so music, alarms and other sounds do not become somebody's turns.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -44,6 +50,14 @@ class LinkConfig:
     max_embed_s: float = 10.0  # the solo speech embedded per window speaker
 
 
+@dataclass(frozen=True)
+class GateConfig:
+    """The speech gate (decoding settings of the model, `gate_` + field): off while `model` is empty."""
+    model: str = ""  # an event model with a "speech" label, by name or path
+    threshold: float = 0.5  # speech probability below which a frame is not speech ...
+    pad_s: float = 0.2  # ... unless a frame above it lies this close
+
+
 @dataclass
 class Diarization:
     turns: list[Item]  # speaker_1, speaker_2, ... in order of first speech
@@ -59,6 +73,51 @@ def load_diarize_model(name_or_path: str, device: str = "cpu") -> EventModel:
 
         raise ModelError(f"model {name_or_path!r}: a diarization model's last label is {COUNT_LABEL!r}")
     return model
+
+
+def gate_settings(model: EventModel) -> GateConfig:
+    raw = dict(model.config.decoding)
+    own = {f.name for f in fields(GateConfig)}
+    return GateConfig(**{k[5:]: v for k, v in raw.items() if k.startswith("gate_") and k[5:] in own})
+
+
+@lru_cache(maxsize=2)
+def _gate_model(name: str, device: str) -> EventModel:
+    model = load_event_model(name, device)
+    if "speech" not in model.config.labels:
+        from frametool.errors import ModelError
+
+        raise ModelError(f"speech gate {name!r}: the model has no 'speech' label ({', '.join(model.config.labels)})")
+    return model
+
+
+def speech_mask(gate: GateConfig, samples: np.ndarray, grid: FrameGrid, device: str = "cpu") -> np.ndarray:
+    """(grid.num_frames,) bool: the frames of `grid` the gate model calls speech (padded by gate.pad_s)."""
+    model = _gate_model(gate.model, device)
+    own_grid, _, chunks = window_channels(model, samples)
+    label = list(model.config.labels).index("speech")
+    p = np.zeros(own_grid.num_frames, dtype=np.float32)
+    for (s, values), (a, b) in zip(chunks, _owned([s for s, _ in chunks], [v.shape[1] for _, v in chunks],
+                                                  own_grid.num_frames)):
+        got = values[label, a - s:b - s, 0]  # the encoder's last window may end a frame short of the grid
+        p[a:a + len(got)] = got
+        p[a + len(got):b] = got[-1] if len(got) else 0.0
+    speech = p[own_grid.frame_of(grid.center_s(np.arange(grid.num_frames)))] >= gate.threshold
+    pad = int(round(gate.pad_s / grid.frame_shift_s))
+    if pad > 0 and speech.any():  # dilate: a frame within `pad` frames of speech counts as speech
+        near = np.convolve(speech.astype(np.int32), np.ones(2 * pad + 1, dtype=np.int32), mode="same")
+        speech = near > 0
+    return speech
+
+
+def gated(chunks, mask: np.ndarray):
+    """The windows' channels with every label's activity cleared where `mask` (frames of the recording) is False."""
+    out = []
+    for s, values in chunks:
+        values = values.copy()
+        values[:, :, 0] *= mask[s:s + values.shape[1]][None, :].astype(values.dtype)
+        out.append((s, values))
+    return out
 
 
 def decode_settings(model: EventModel) -> tuple[DiarizeDecodeConfig, LinkConfig]:
@@ -158,6 +217,9 @@ def diarize_samples(model: EventModel, samples: np.ndarray, bounds: SpeakerBound
     config, link = decode_settings(model)
     embedder = embedder or default_embedder(samples)
     grid, _, chunks = window_channels(model, samples)
+    gate = gate_settings(model)
+    if gate.model:
+        chunks = gated(chunks, speech_mask(gate, samples, grid, str(next(model.parameters()).device)))
     S = len(model.config.labels) - 1
     if len(chunks) == 1:
         _, values = chunks[0]
