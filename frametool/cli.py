@@ -189,11 +189,12 @@ def diarize(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     jobs: int = typer.Option(0, "--jobs", help="CPU threads for the model (0 = all cores)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose output exists (default: skip them)."),
+    speech_gate: Optional[str] = typer.Option(None, "--speech-gate", help="A sound-event model with a speech label (e.g. sound-events) that also reads each recording: speaker turns only where it hears speech, so music, alarms and other sounds are nobody's turn. none: off."),
 ) -> None:
     """Who speaks when: speaker turns as RTTM (speakers numbered by first speech), overlap allowed."""
     from frametool.config import DiarizeConfig
     from frametool.decoders.diarize import SpeakerBounds
-    from frametool.tasks.diarize import check_bounds, load_diarize_model
+    from frametool.tasks.diarize import check_bounds, load_diarize_model, use_speech_gate
 
     _check_choice("--format", format.lower(), DIARIZE_FORMATS)
     _check_choice("--device", device, DEVICES)
@@ -204,6 +205,8 @@ def diarize(
     try:
         check_bounds(SpeakerBounds(num_speakers, min_speakers, max_speakers))
         loaded = load_diarize_model(model, device)
+        if speech_gate:
+            use_speech_gate(loaded, speech_gate, device)
     except FrametoolError as exc:
         _fail_usage(str(exc))
     config = DiarizeConfig(corpus=audio[0], out=out, model=model, format=format.lower(), num_speakers=num_speakers,

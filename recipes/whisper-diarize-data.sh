@@ -40,6 +40,8 @@ mix "$OUT/diar-test/count30" $TEST --split test --style count --duration 30 --re
 mix "$OUT/diar-test/conv30" $TEST --split test --style conversation --duration 30 --recordings 80 --seed 10
 # the same dev and test conversations with about 3 non-speech sounds each (music, alarms, sirens, knocks,
 # chirps; needs fluidsynth + fluid-soundfont-gm): what a speech gate is chosen and tested on
+mix "$OUT/diar-train-sounds/count30" $TRAIN --split train --style count --duration 30 --recordings 300 --seed 14 --sounds 3
+mix "$OUT/diar-train-sounds/conv30" $TRAIN --split train --style conversation --duration 30 --recordings 600 --seed 15 --sounds 3
 mix "$OUT/diar-dev-sounds/conv30" $DEV --split dev --style conversation --duration 30 --recordings 30 --seed 7 --sounds 3
 mix "$OUT/diar-dev-sounds/count30" $DEV --split dev --style count --duration 30 --recordings 20 --seed 6 --sounds 3
 mix "$OUT/diar-test-sounds/conv30" $TEST --split test --style conversation --duration 30 --recordings 80 --seed 10 --sounds 3

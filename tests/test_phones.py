@@ -477,3 +477,17 @@ def test_words_the_dictionary_lacks_are_pronounced_in_one_call_for_many_files(tm
     assert len(calls) == 1 and set(made_up) <= set(calls[0])
     grid = textgrid.openTextgrid(str(tmp_path / "out" / "f1.TextGrid"), includeEmptyIntervals=False)
     assert [p.label for p in grid.getTier("phones").entries][-3:] == ["Z", "AO1", "R"]
+
+
+def test_word_phones_quantiles_match_the_one_row_decoder():
+    from frametool.decoders.monotonic import _restricted_quantiles
+    from frametool.decoders.phones import QUANTILES, restricted_quantiles
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        J, F = int(rng.integers(1, 6)), int(rng.integers(1, 40))
+        logp = rng.normal(0, rng.uniform(0.1, 15), (J, F))
+        left = rng.integers(0, F, J)
+        right = np.maximum(left, rng.integers(0, F, J))
+        one_by_one = np.stack([_restricted_quantiles(logp[j], left[j], right[j], QUANTILES) for j in range(J)])
+        assert np.allclose(restricted_quantiles(logp, left, right, QUANTILES), one_by_one, atol=1e-9)

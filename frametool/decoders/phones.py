@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from frametool.decoders.monotonic import _restricted_quantiles, log_softmax, monotonic_path
+from frametool.decoders.monotonic import log_softmax, monotonic_path
 from frametool.framegrid import FrameGrid
 
 MIN_PHONE_S = 0.005  # inner boundaries keep at least this much between them where the word allows it
@@ -32,6 +32,26 @@ class PhoneTimes:
         return PhoneTimes(self.labels, self.start_s + offset_s, self.end_s + offset_s, self.start_ci_s + offset_s)
 
 
+QUANTILES = np.array([0.05, 0.5, 0.95])
+
+
+def restricted_quantiles(logp: np.ndarray, left: np.ndarray, right: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Row by row what decoders.monotonic._restricted_quantiles gives: quantiles `q` (continuous frame
+    coordinates) of row j's piecewise-uniform density over frames left[j]..right[j]. logp (J, F) -> (J, len(q))."""
+    J, F = logp.shape
+    f = np.arange(F)
+    inside = (f[None] >= left[:, None]) & (f[None] <= right[:, None])
+    peak = np.max(np.where(inside, logp, -np.inf), axis=1, keepdims=True)
+    p = np.where(inside, np.exp(np.where(inside, logp, peak) - peak), 0.0)
+    c = np.cumsum(p, axis=1)
+    target = q[None, :] * c[:, -1:]  # (J, Q) mass below each quantile
+    k = np.minimum(np.sum(c[:, None, :] < target[:, :, None], axis=2), F - 1)  # the frame it falls in
+    rows = np.arange(J)[:, None]
+    mass = p[rows, k]
+    before = c[rows, k] - mass
+    return k + np.where(mass > 0, (target - before) / np.where(mass > 0, mass, 1.0), 0.0)
+
+
 def decode_word_phones(labels: tuple[str, ...], onset_logits: np.ndarray, start_s: float, end_s: float,
                        grid: FrameGrid, start_ci_s: tuple[float, float] | None = None) -> PhoneTimes:
     """labels (P,); onset_logits (P, T) log-intensities of each phone's onset over the grid's frames; the
@@ -46,13 +66,9 @@ def decode_word_phones(labels: tuple[str, ...], onset_logits: np.ndarray, start_
         hi = int(np.clip(np.ceil(b_f) - 1, lo, T - 1))
         inner = log_softmax(onset_logits[1:, lo:hi + 1])  # (P - 1, F), frames lo..hi
         path = monotonic_path(inner)  # local frames
-        q = np.array([0.05, 0.5, 0.95])
-        inner_q = np.zeros((P - 1, 3))
-        last = hi - lo
-        for j in range(P - 1):
-            left = path[j - 1] if j else 0
-            right = path[j + 1] if j + 2 < P else last
-            inner_q[j] = lo + _restricted_quantiles(inner[j], left, right, q)
+        left = np.concatenate([[0], path[:-1]])  # each boundary's posterior between its neighbours' frames
+        right = np.concatenate([path[1:], [hi - lo]])
+        inner_q = lo + restricted_quantiles(inner, left, right, QUANTILES)
         times = np.clip(grid.time_of(inner_q), start_s, end_s)  # (P - 1, 3)
         bounds = np.concatenate([[start_s], times[:, 1], [end_s]])
         gap = min(MIN_PHONE_S, (end_s - start_s) / P)

@@ -91,6 +91,20 @@ def _gate_model(name: str, device: str) -> EventModel:
     return model
 
 
+GATE_THRESHOLD = 0.5  # --speech-gate's threshold where the model's decoding names none (dev mixtures with sounds)
+
+
+def use_speech_gate(model: EventModel, gate_model: str, device: str = "cpu") -> None:
+    """Switch the speech gate of `model`'s decoding to `gate_model` ("none": off); the gate model is loaded
+    now, so a wrong name or a model without a speech label fails before any file is read."""
+    if gate_model.lower() == "none":
+        model.config.decoding.pop("gate_model", None)
+        return
+    _gate_model(gate_model, "cpu" if device == "auto" else device)
+    model.config.decoding["gate_model"] = gate_model
+    model.config.decoding.setdefault("gate_threshold", GATE_THRESHOLD)
+
+
 def speech_mask(gate: GateConfig, samples: np.ndarray, grid: FrameGrid, device: str = "cpu") -> np.ndarray:
     """(grid.num_frames,) bool: the frames of `grid` the gate model calls speech (padded by gate.pad_s)."""
     model = _gate_model(gate.model, device)
