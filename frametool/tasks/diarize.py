@@ -31,7 +31,7 @@ from frametool.decoders.diarize import (DiarizeDecodeConfig, SpeakerBounds, deco
                                         speaker_onsets_s)
 from frametool.errors import UsageError
 from frametool.framegrid import FrameGrid
-from frametool.tasks.events import EventModel, load_event_model, window_starts
+from frametool.tasks.events import EventModel, event_channels, load_event_model, window_starts
 
 COUNT_LABEL = "any_speaker"
 PROMPT = "when does {label} speak"
@@ -107,16 +107,8 @@ def use_speech_gate(model: EventModel, gate_model: str, device: str = "cpu") -> 
 
 def speech_mask(gate: GateConfig, samples: np.ndarray, grid: FrameGrid, device: str = "cpu") -> np.ndarray:
     """(grid.num_frames,) bool: the frames of `grid` the gate model calls speech (padded by gate.pad_s)."""
-    model = _gate_model(gate.model, device)
-    own_grid, _, chunks = window_channels(model, samples)
-    label = list(model.config.labels).index("speech")
-    p = np.zeros(own_grid.num_frames, dtype=np.float32)
-    for (s, values), (a, b) in zip(chunks, _owned([s for s, _ in chunks], [v.shape[1] for _, v in chunks],
-                                                  own_grid.num_frames)):
-        got = values[label, a - s:b - s, 0]  # the encoder's last window may end a frame short of the grid
-        p[a:a + len(got)] = got
-        p[a + len(got):b] = got[-1] if len(got) else 0.0
-    speech = p[own_grid.frame_of(grid.center_s(np.arange(grid.num_frames)))] >= gate.threshold
+    values, own_grid = event_channels(_gate_model(gate.model, device), samples, ["speech"])  # as `frametool events`
+    speech = values[0, own_grid.frame_of(grid.center_s(np.arange(grid.num_frames))), 0] >= gate.threshold
     pad = int(round(gate.pad_s / grid.frame_shift_s))
     if pad > 0 and speech.any():  # dilate: a frame within `pad` frames of speech counts as speech
         near = np.convolve(speech.astype(np.int32), np.ones(2 * pad + 1, dtype=np.int32), mode="same")
