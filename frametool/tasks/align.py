@@ -81,7 +81,12 @@ def _with_phones(model, requests: list[AlignRequest], results: list[WordTimes], 
     fine = model.phone_head.fine
     with torch.inference_mode():
         dtype = model.phone_head.query.weight.dtype
-        mel = phone_mel(model, [r.samples for r in requests], device).to(dtype) if fine > 1 else None
+        mel = None
+        if fine > 1:  # the backbone's log-mel frames of each request, zero-padded (the head pads or cuts them)
+            from frametool.audio.features import padded_log_mel
+
+            mel = padded_log_mel([torch.from_numpy(np.asarray(r.samples, dtype=np.float32)).to(device)
+                                  for r in requests], model.backbone.config.features)[0].to(dtype)
         logits = model.phone_head(out.words.to(dtype), out.frames.to(dtype), out.audio.to(dtype),
                                   phones.to(device), mel).float().cpu().numpy()  # (B, P, fine * T)
     frame_mask = out.frame_mask.cpu()
@@ -99,19 +104,6 @@ def _with_phones(model, requests: list[AlignRequest], results: list[WordTimes], 
                                              tuple(times.start_ci_s[w]))
         done.append(replace(times, phones=tuple(per_word)))
     return done
-
-
-def phone_mel(model, waveforms: list[np.ndarray], device="cpu") -> torch.Tensor:
-    """(B, Tm, M) the log-mel frames a fine phone head reads (the backbone's features of each waveform),
-    zero-padded to the longest."""
-    from frametool.audio.features import log_mel_batch
-
-    feats = log_mel_batch([torch.from_numpy(np.asarray(w, dtype=np.float32)).to(device) for w in waveforms],
-                          model.backbone.config.features)
-    out = torch.zeros(len(feats), max(f.shape[0] for f in feats), feats[0].shape[1], device=device)
-    for b, f in enumerate(feats):
-        out[b, :f.shape[0]] = f
-    return out
 
 
 def _fit(prior: np.ndarray, n_frames: int) -> np.ndarray:
