@@ -97,9 +97,8 @@ class Cached:
     word_frames: np.ndarray  # (W, 2) per word (onset, offset) in frames
     onset_frames: torch.Tensor  # (P,) per phone row, the frame of its onset
     codes: tuple  # heads.phones.phone_codes of the pronunciations
-    onset_place: torch.Tensor | None = None  # (P,) where in that frame the onset lies, in [0, 1)
+    onset_place: torch.Tensor  # (P,) where in that frame the onset lies, in [0, 1)
     mel: torch.Tensor | None = None  # (Tm, M) float16 log-mel frames, for a fine head (attach_mels)
-
 
 
 def _phone_rows(example) -> tuple[list, list[float]]:
@@ -234,19 +233,14 @@ def _collate(items: list[Cached], rng: np.random.Generator, config: PhoneTrainCo
         mel = augment_features(mel, lens, FeatureAugment(**config.mel_augment), augment)
     phones, _ = make_phone_batch([c.pronunciations for c in items], jittered, [c.codes for c in items])
     P = phones.ids.shape[1]
-    if f > 1 and any(c.onset_place is None for c in items):
-        raise UsageError("fine: these cached states have no onset places; delete the cache")
     targets = torch.full((B, P), -1, dtype=torch.long)
     place = torch.zeros(B, P)
     lo, hi = torch.zeros(B, P), torch.full((B, P), -1.0)
     for b, c in enumerate(items):  # targets and the loss's frames on the head's grid (f per backbone frame)
         n = len(c.onset_frames)
-        if c.onset_place is not None:
-            at = f * (c.onset_frames.float() + c.onset_place)
-            targets[b, :n] = at.floor().long().clamp_max(f * len(c.frames) - 1)
-            place[b, :n] = (at - at.floor()).clamp(0.0, 1.0 - 1e-6)
-        else:
-            targets[b, :n] = c.onset_frames
+        at = f * (c.onset_frames.float() + c.onset_place)
+        targets[b, :n] = at.floor().long().clamp_max(f * len(c.frames) - 1)
+        place[b, :n] = (at - at.floor()).clamp(0.0, 1.0 - 1e-6)
         true = f * torch.as_tensor(c.word_frames, dtype=torch.float32)[c.codes[0][4]]  # (n, 2) the true word
         lo[b, :n] = (true[:, 0].floor() - f * config.margin_frames).clamp(0, f * len(c.frames) - 1)
         hi[b, :n] = (true[:, 1].ceil() - 1 + f * config.margin_frames).clamp_max(f * len(c.frames) - 1)
@@ -256,8 +250,6 @@ def _collate(items: list[Cached], rng: np.random.Generator, config: PhoneTrainCo
     if config.subframe_targets:
         from frametool.heads.poisson import subframe_split
 
-        if any(c.onset_place is None for c in items):
-            raise UsageError("subframe_targets: these cached states have no onset places; delete the cache")
         frame = targets.clamp_min(0)
         here, other = subframe_split(place, frame, lo.long(), hi.long().clamp_min(0))
         scored = (targets >= 0).float()
