@@ -75,10 +75,15 @@ def load_diarize_model(name_or_path: str, device: str = "cpu") -> EventModel:
     return model
 
 
+def _settings(model: EventModel, cls, prefix: str = ""):
+    """`cls` built from the model's decoding settings named `prefix` + one of its fields (others ignored)."""
+    own = {f.name for f in fields(cls)}
+    return cls(**{k[len(prefix):]: v for k, v in model.config.decoding.items()
+                  if k.startswith(prefix) and k[len(prefix):] in own})
+
+
 def gate_settings(model: EventModel) -> GateConfig:
-    raw = dict(model.config.decoding)
-    own = {f.name for f in fields(GateConfig)}
-    return GateConfig(**{k[5:]: v for k, v in raw.items() if k.startswith("gate_") and k[5:] in own})
+    return _settings(model, GateConfig, "gate_")
 
 
 @lru_cache(maxsize=2)
@@ -127,11 +132,7 @@ def gated(chunks, mask: np.ndarray):
 
 
 def decode_settings(model: EventModel) -> tuple[DiarizeDecodeConfig, LinkConfig]:
-    raw = dict(model.config.decoding)
-    own = {f.name for f in fields(DiarizeDecodeConfig)}
-    link = {f.name for f in fields(LinkConfig)}
-    return (DiarizeDecodeConfig(**{k: v for k, v in raw.items() if k in own}),
-            LinkConfig(**{k[5:]: v for k, v in raw.items() if k.startswith("link_") and k[5:] in link}))
+    return _settings(model, DiarizeDecodeConfig), _settings(model, LinkConfig, "link_")
 
 
 @torch.no_grad()
