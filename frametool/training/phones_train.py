@@ -112,13 +112,18 @@ def _phone_rows(example) -> tuple[list, list[float]]:
     return prons, onsets
 
 
+def _with_phone_times(examples) -> list:
+    """The examples a phone head trains on (those with phone times), shortest first: the order of the cache."""
+    return sorted([e for e in examples if e.phones], key=lambda e: e.duration_s)
+
+
 def cache_states(model, examples, log=print, batch_size: int = 8) -> list[Cached]:
     """Run the frozen backbone once over every example that has phones."""
     from frametool.heads.phones import phone_codes
     from frametool.training.data import load_waves
 
     model.eval()
-    usable = sorted([e for e in examples if e.phones], key=lambda e: e.duration_s)
+    usable = _with_phone_times(examples)
     out_list: list[Cached] = []
     started = time.time()
     shift = model.backbone.frame_shift_s
@@ -186,7 +191,7 @@ def attach_mels(model, manifest: Path, cached: list[Cached], config: PhoneTrainC
     if path is not None and path.exists():
         mels = torch.load(path)
     else:
-        usable = sorted([e for e in read_manifest(manifest) if e.phones], key=lambda e: e.duration_s)
+        usable = _with_phone_times(read_manifest(manifest))  # cache_states' utterances, in its order
         mels = []
         for start in range(0, len(usable), 16):
             waves = load_waves(usable[start:start + 16])
