@@ -103,3 +103,22 @@ def test_a_speech_gate_needs_a_speech_label():
 
     with pytest.raises(ModelError, match="speech"):
         speech_mask(GateConfig("bengalese-finch"), np.zeros(RATE, dtype=np.float32), FrameGrid(0.02, 50))
+
+
+def test_diarize_cli_speech_gate_refuses_a_model_without_speech_and_gates_tones(tmp_path):
+    from typer.testing import CliRunner
+
+    from frametool.cli import app
+
+    t = np.arange(12 * RATE) / RATE
+    notes = 220 * 2 ** (np.floor(t * 2) % 12 / 12)
+    sf.write(str(tmp_path / "tones.wav"), (sum(np.sin(2 * np.pi * k * notes * t) / k for k in (1, 2, 3)) * 0.1)
+             .astype(np.float32), RATE)
+    runner = CliRunner()
+    bad = runner.invoke(app, ["diarize", str(tmp_path / "tones.wav"), "--out", str(tmp_path / "bad"),
+                              "--speech-gate", "bengalese-finch"])
+    assert bad.exit_code == 2 and "speech" in bad.output and not (tmp_path / "bad").exists()
+    good = runner.invoke(app, ["diarize", str(tmp_path / "tones.wav"), "--out", str(tmp_path / "out"),
+                               "--speech-gate", "sound-events"])
+    assert good.exit_code == 0, good.output
+    assert (tmp_path / "out" / "tones.rttm").read_text() == ""  # the tones are nobody's turn

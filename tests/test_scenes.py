@@ -303,6 +303,8 @@ def test_mixtures_number_speakers_by_first_speech_and_write_rttm(tmp_path):
     assert few.exit_code == 2 and "speakers" in few.output
     bad = runner.invoke(app, ["synth-mixtures", str(tmp_path / "x"), "--speech", str(corpora[0]), "--speakers", "a"])
     assert bad.exit_code == 2 and "--speakers" in bad.output
+    sounds = runner.invoke(app, ["synth-mixtures", str(tmp_path / "x"), "--speech", str(corpora[0]), "--sounds", "-1"])
+    assert sounds.exit_code == 2 and "--sounds" in sounds.output
 
 
 def test_mixture_sounds_leave_the_turns_alone_and_sound_outside_them(tmp_path, monkeypatch):
