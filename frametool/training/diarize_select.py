@@ -15,7 +15,10 @@ import numpy as np
 from frametool.bench.diarization import first_onsets_s as first_onsets, onset_hits
 from frametool.training.diarize_train import Mixture
 
-LINK_GRID = (0.2, 0.3, 0.4, 0.5, 0.6)  # cosine distances tried for LinkConfig.distance
+# cosine distances tried for LinkConfig.distance and for count = "clusters", per speaker embedding (CAM++
+# puts one speaker's pieces further apart than GE2E, and different speakers much further)
+LINK_GRIDS = {"ge2e": (0.2, 0.3, 0.4, 0.5, 0.6), "campp": (0.4, 0.5, 0.6, 0.7, 0.8)}
+CLUSTER_GRIDS = {"ge2e": (0.2, 0.3, 0.4), "campp": (0.4, 0.5, 0.6, 0.7)}
 
 
 @dataclass
@@ -61,8 +64,10 @@ def evaluate(model, mixtures: list[Mixture]) -> DevScores:
 
 
 ASSIGN_GRID = ({"assign": "hybrid"}, {"assign": "embeddings"})
-COUNT_GRID = ({"count": "poisson"}, {"count": "clusters", "cluster_distance": 0.2},
-              {"count": "clusters", "cluster_distance": 0.3}, {"count": "clusters", "cluster_distance": 0.4})
+def count_grid(embedder: str) -> tuple[dict, ...]:
+    return ({"count": "poisson"}, *({"count": "clusters", "cluster_distance": d} for d in CLUSTER_GRIDS[embedder]))
+
+
 ONSET_GRID = ({"onsets": "poisson"}, {"onsets": "turns"})
 
 
@@ -82,9 +87,10 @@ def _cached(embedder):
 
 def choose_decoding(model, mixtures: list[Mixture], fixed: dict, grid: dict, log=print) -> dict:
     """Decoding settings with the best dev score. First the thresholds of `grid` with the slots' own speaker
-    identities (each window's channels computed once); then, with those thresholds and where the GE2E weights
-    are installed, how speakers are told apart (ASSIGN_GRID), counted (COUNT_GRID) and their onsets reported
-    (ONSET_GRID), each piece of audio embedded once."""
+    identities (each window's channels computed once); then, with those thresholds and where the speaker
+    embedding's weights are installed (`fixed["embedder"]`, default GE2E), how speakers are told apart
+    (ASSIGN_GRID), counted (count_grid) and their onsets reported (ONSET_GRID), each piece of audio embedded
+    once."""
     from frametool.decoders.diarize import DiarizeDecodeConfig, SpeakerBounds, speaker_onsets_s
     from frametool.tasks.diarize import decode_one, default_embedder, window_channels
 
@@ -97,7 +103,8 @@ def choose_decoding(model, mixtures: list[Mixture], fixed: dict, grid: dict, log
             channels.append((frames, chunks[0][1], mix.samples))
             usable.append(mix)
     own = {f.name for f in fields(DiarizeDecodeConfig)}
-    embedders = [default_embedder(samples) for _, _, samples in channels]
+    kind = fixed.get("embedder", "ge2e")
+    embedders = [default_embedder(samples, kind) for _, _, samples in channels]
     embeds = [_cached(e) if e is not None else None for e in embedders]
 
     def score(settings: dict) -> DevScores:
@@ -122,7 +129,7 @@ def choose_decoding(model, mixtures: list[Mixture], fixed: dict, grid: dict, log
                 f"onsets@100ms {scores.onsets_100ms:.4f}")
     variants = [dict(o) for o in ONSET_GRID]
     if embeds and embeds[0] is not None and "assign" not in fixed:
-        variants += [{**a, **c, **o} for a in ASSIGN_GRID for c in COUNT_GRID for o in ONSET_GRID]
+        variants += [{**a, **c, **o} for a in ASSIGN_GRID for c in count_grid(kind) for o in ONSET_GRID]
     thresholds_chosen = dict(best)
     for variant in variants:
         settings = {**thresholds_chosen, **variant}
@@ -137,7 +144,7 @@ def choose_decoding(model, mixtures: list[Mixture], fixed: dict, grid: dict, log
     return best
 
 
-def choose_linking(model, mixtures: list[Mixture], log=print, distances=LINK_GRID) -> float:
+def choose_linking(model, mixtures: list[Mixture], log=print, distances=None) -> float:
     """The cosine distance below which window speakers are linked, with the best dev score on recordings
     longer than a window (their windows decoded and embedded once)."""
     from dataclasses import replace
@@ -148,12 +155,13 @@ def choose_linking(model, mixtures: list[Mixture], log=print, distances=LINK_GRI
 
     model.eval()
     config, link = decode_settings(model)
+    distances = distances or LINK_GRIDS[config.embedder]
     prepared = []
     for mix in mixtures:
         grid, _, chunks = window_channels(model, mix.samples)  # (dev recordings are kept in memory)
         if len(chunks) > 1:
             found = window_speakers(grid, chunks, mix.samples, SpeakerBounds(), config, link,
-                                    default_embedder(mix.samples))
+                                    default_embedder(mix.samples, config.embedder))
             prepared.append((mix, found, len(chunks)))
     if not prepared:
         log("no dev recording is longer than a window: the link threshold stays as it is")

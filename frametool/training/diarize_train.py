@@ -51,7 +51,7 @@ class DiarizeTrainConfig:
     freeze: tuple[str, ...] = ()
     max_dev: int = 0  # score at most this many dev recordings per evaluation (0 = all)
     # dev recordings longer than a window: after training, they choose the threshold that links speakers
-    # across windows (LINK_GRID)
+    # across windows (diarize_select.LINK_GRIDS)
     dev_long_manifests: tuple[str, ...] = ()
     choose_decoding: bool = True
     backbone: dict = field(default_factory=dict)
@@ -303,9 +303,9 @@ def train_diarize(config: DiarizeTrainConfig, log=print) -> Path:
                                                      config.decoding_grid or DECODING_GRID, log)
         save_event_model(best_model, out / "best")
     if config.choose_decoding and config.dev_long_manifests and "link_distance" not in config.decoding:
-        from frametool.embeddings.ge2e import available
+        from frametool.tasks.diarize import embedding_module
 
-        if available():
+        if embedding_module(config.decoding.get("embedder", "ge2e")).available():
             best_model = load_event_model(str(out / "best"), task="diarize")
             best_model.config.decoding["link_distance"] = choose_linking(
                 best_model, load_mixtures(config.dev_long_manifests), log)
