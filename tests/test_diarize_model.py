@@ -10,7 +10,6 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from frametool.audio.io import load_audio
-from frametool.embeddings.ge2e import available as ge2e_available
 from frametool.tasks.diarize import diarize_samples, load_diarize_model
 
 RATE = 16000
@@ -44,12 +43,9 @@ def test_silence_and_faint_noise_have_no_speakers(model):
     assert speech_s(diarize_samples(model, noise).turns) < 1.0
 
 
-@pytest.mark.xfail(ge2e_available(), strict=True,
-                   reason="known shortcoming of the first whisper-diarize: with the GE2E embeddings linking its "
-                   "windows, a single synthetic voice is split into two speakers (about 65 % of its speech goes "
-                   "to the main one); without them it stays one speaker")
-def test_one_speaker_is_one_speaker(model):
-    samples = speaker_audio("speaker-en-gb-x-gbclan-Annie")
+@pytest.mark.parametrize("voice", ["speaker-en-gb-x-gbclan-Annie", "speaker-en-us-m6"])
+def test_one_speaker_is_one_speaker(model, voice):
+    samples = speaker_audio(voice)
     out = diarize_samples(model, samples)
     main = max({it.label for it in out.turns}, key=lambda s: speech_s([t for t in out.turns if t.label == s]))
     assert speech_s([t for t in out.turns if t.label == main]) >= 0.8 * speech_s(out.turns) > 5.0

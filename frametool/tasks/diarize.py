@@ -7,11 +7,11 @@ A diarization model is an EventModel (task "diarize") whose labels are S speaker
 expected number of speakers (decoders/diarize.py).
 
 A recording that fits in one window (the length the model was trained on) is decoded from its slots. A longer
-one is read in windows overlapping by a third; each window's speakers (slots) get a GE2E speaker embedding
-(embeddings/ge2e.py) of the audio where only they speak, and speakers of different windows are linked by
-agglomerative clustering of those embeddings (scikit-learn; two speakers of one window are never merged,
-and speakers whose turns agree in the overlap of two windows are merged first). Every frame's turns come
-from the window in which it lies most centrally.
+one is read in windows overlapping by a third; each window's speakers (slots) get a speaker embedding (CAM++,
+embeddings/campp.py, or GE2E, embeddings/ge2e.py, as the model's decoding says) of the audio where only they
+speak, and speakers of different windows are linked by agglomerative clustering of those embeddings
+(scikit-learn; two speakers of one window are never merged, and speakers whose turns agree in the overlap of
+two windows are merged first). Every frame's turns come from the window in which it lies most centrally.
 
 A speech gate (decoding settings `gate_model`, `gate_threshold`, `gate_pad_s`): where the model says so, a sound
 event model with a `speech` label (the bundled `sound-events`) reads the recording too, and every speaker's
@@ -233,7 +233,7 @@ class WindowSpeakers:
 def diarize_samples(model: EventModel, samples: np.ndarray, bounds: SpeakerBounds = SpeakerBounds(),
                     embedder=None) -> Diarization:
     """Who speaks when in a 16 kHz recording. `embedder(pieces) -> (N, D)` unit speaker embeddings of pieces
-    of the recording, each a list of (start_s, end_s) spans (default: the GE2E voice encoder), used to link
+    of the recording, each a list of (start_s, end_s) spans (default: the model's decoding `embedder`), used to link
     the speakers of windows and, where the model's decoding says so, to tell speakers apart inside a window."""
     config, link = decode_settings(model)
     embedder = embedder or default_embedder(samples, config.embedder)

@@ -64,11 +64,12 @@ def evaluate(model, mixtures: list[Mixture]) -> DevScores:
 
 
 ASSIGN_GRID = ({"assign": "hybrid"}, {"assign": "embeddings"})
-def count_grid(embedder: str) -> tuple[dict, ...]:
-    return ({"count": "poisson"}, *({"count": "clusters", "cluster_distance": d} for d in CLUSTER_GRIDS[embedder]))
-
-
 ONSET_GRID = ({"onsets": "poisson"}, {"onsets": "turns"})
+
+
+def count_grid(embedder: str) -> tuple[dict, ...]:
+    """How speakers may be counted: the speaker-onset channel, or clusters of `embedder`'s embeddings."""
+    return ({"count": "poisson"}, *({"count": "clusters", "cluster_distance": d} for d in CLUSTER_GRIDS[embedder]))
 
 
 def _cached(embedder):
